@@ -1,0 +1,3 @@
+from bramble.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The bramble control plane: the API server, its store, and (later) scheduler and controllers."""

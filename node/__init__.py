@@ -1,0 +1,1 @@
+"""The bramble node agent (the kubelet of a Pi): arrives with the node-agent issue."""
