@@ -1,0 +1,11 @@
+"""The master's store: objects in memory, durable through a backend, watchable.
+
+`Store` is what the API uses; `TinyDBBackend` is the embedded default backend.
+"""
+
+from .store import Entry, KeyExists, KeyNotFound, Store, VersionConflict
+from .tinydb_backend import TinyDBBackend
+from .watch import ADDED, DELETED, MODIFIED, Change, Watcher
+
+__all__ = ["ADDED", "DELETED", "MODIFIED", "Change", "Entry", "KeyExists", "KeyNotFound",
+           "Store", "TinyDBBackend", "VersionConflict", "Watcher"]
