@@ -1,0 +1,219 @@
+"""What the API does to an object on each write, as pure functions (no I/O, no clock).
+
+These mirror the apiserver's "registry strategies": server-owned metadata is set on create
+and carried over on update, a write to the main resource cannot change status (and a write
+to /status cannot change anything else), `metadata.generation` counts spec changes, and a
+delete becomes a mark (deletionTimestamp) while finalizers or a grace period remain.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from bramble.kube.errors import BadRequest, FieldError, invalid
+
+from .resources import ResourceType
+
+Obj = dict[str, Any]
+
+# Metadata only the server sets; clients' values are replaced by the stored ones on update.
+_SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp",
+                 "deletionGracePeriodSeconds", "generation", "selfLink")
+
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+
+
+def meta(obj: Obj) -> dict[str, Any]:
+    m = obj.get("metadata")
+    if not isinstance(m, dict):
+        m = obj["metadata"] = {}
+    return m
+
+
+def _reset_status_on_create(rt: ResourceType, obj: Obj) -> None:
+    if not rt.has_status or rt.kind == "Node":
+        # A node agent creates its Node with the status it observed.
+        return
+    if rt.kind == "Pod":
+        obj["status"] = {"phase": "Pending", "qosClass": pod_qos_class(obj.get("spec", {}))}
+    elif rt.kind == "Namespace":
+        obj["status"] = {"phase": "Active"}
+    elif rt.kind == "Service":
+        obj["status"] = {"loadBalancer": {}}
+    else:
+        obj["status"] = {}
+
+
+def prepare_create(rt: ResourceType, obj: Obj, *, namespace: str, uid: str, now: str,
+                   random_suffix: str) -> list[FieldError]:
+    """Set server-owned fields of a new object in place; return naming errors."""
+    m = meta(obj)
+    errors: list[FieldError] = []
+    if not m.get("name") and m.get("generateName"):
+        m["name"] = generate_name(m["generateName"], random_suffix)
+    if rt.namespaced:
+        m["namespace"] = namespace
+    else:
+        m.pop("namespace", None)
+    m["uid"] = uid
+    m["creationTimestamp"] = now
+    for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+        m.pop(key, None)
+    m.pop("resourceVersion", None)
+    if rt.spec_fields:
+        m["generation"] = 1
+    else:
+        m.pop("generation", None)
+    _reset_status_on_create(rt, obj)
+    return errors
+
+
+def generate_name(prefix: str, suffix: str) -> str:
+    # As names.SimpleNameGenerator: the prefix is cut so the name stays within 63 chars.
+    return prefix[: 63 - len(suffix)] + suffix
+
+
+def spec_of(rt: ResourceType, obj: Obj) -> list[Any]:
+    return [obj.get(f) for f in rt.spec_fields]
+
+
+def prepare_update(rt: ResourceType, new: Obj, old: Obj) -> None:
+    """Carry server-owned state from `old` into `new` (an update of the main resource)."""
+    nm, om = meta(new), meta(old)
+    for key in _SERVER_OWNED:
+        if key in om:
+            nm[key] = om[key]
+        else:
+            nm.pop(key, None)
+    if rt.namespaced:
+        nm["namespace"] = om.get("namespace")
+    if rt.has_status:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    if rt.spec_fields and spec_of(rt, new) != spec_of(rt, old):
+        nm["generation"] = int(om.get("generation", 1)) + 1
+
+
+def prepare_status_update(new: Obj, old: Obj) -> Obj:
+    """A write to /status: only status (and managedFields) come from the request."""
+    result = copy.deepcopy(old)
+    result["status"] = copy.deepcopy(new.get("status", {}))
+    if "managedFields" in meta(new):
+        meta(result)["managedFields"] = meta(new)["managedFields"]
+    return result
+
+
+def same_content(a: Obj, b: Obj) -> bool:
+    """True when two versions differ at most in resourceVersion: the write is a no-op."""
+    am, bm = dict(meta(a)), dict(meta(b))
+    am.pop("resourceVersion", None)
+    bm.pop("resourceVersion", None)
+    return am == bm and {k: v for k, v in a.items() if k != "metadata"} == {
+        k: v for k, v in b.items() if k != "metadata"}
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    """`remove`: delete now (with `final` shown to watchers); else store `marked`."""
+
+    remove: bool
+    obj: Obj
+
+
+def plan_delete(rt: ResourceType, obj: Obj, *, now: str, propagation: str | None,
+                grace_seconds: int | None) -> DeletePlan:
+    """Decide how a DELETE proceeds (the object is not modified)."""
+    obj = copy.deepcopy(obj)
+    m = meta(obj)
+    finalizers = list(m.get("finalizers") or [])
+    if propagation is None:
+        # The apiserver's defaults: workloads' dependents are deleted in the background.
+        propagation = "Background"
+    if propagation == "Orphan" and ORPHAN_FINALIZER not in finalizers:
+        finalizers.append(ORPHAN_FINALIZER)
+    elif propagation == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
+        finalizers.append(FOREGROUND_FINALIZER)
+    grace = 0
+    if rt.kind == "Pod" and obj.get("spec", {}).get("nodeName"):
+        # A pod on a node is deleted by its node agent once its containers are stopped.
+        # A pod that is already terminated or was never scheduled goes at once.
+        phase = obj.get("status", {}).get("phase")
+        if phase not in ("Succeeded", "Failed"):
+            default_grace = obj.get("spec", {}).get("terminationGracePeriodSeconds", 30)
+            grace = default_grace if grace_seconds is None else grace_seconds
+    if not finalizers and grace <= 0:
+        return DeletePlan(True, obj)
+    if "deletionTimestamp" in m:
+        # Already being deleted: a shorter grace period may be requested, nothing else.
+        current = m.get("deletionGracePeriodSeconds")
+        if current is not None and grace < current:
+            m["deletionGracePeriodSeconds"] = grace
+        if finalizers != list(m.get("finalizers") or []):
+            m["finalizers"] = finalizers
+        return DeletePlan(False, obj)
+    m["deletionTimestamp"] = now
+    m["deletionGracePeriodSeconds"] = grace
+    if finalizers:
+        m["finalizers"] = finalizers
+    return DeletePlan(False, obj)
+
+
+def finished_deleting(obj: Obj) -> bool:
+    """A marked object whose finalizers are gone (and grace period is zero) is removed."""
+    m = meta(obj)
+    return ("deletionTimestamp" in m and not m.get("finalizers")
+            and not m.get("deletionGracePeriodSeconds"))
+
+
+def check_name_and_namespace(rt: ResourceType, obj: Obj, *, namespace: str,
+                             name: str | None) -> None:
+    """The request path and the body must agree (400 otherwise, as the apiserver says)."""
+    m = meta(obj)
+    body_ns = m.get("namespace")
+    if rt.namespaced and body_ns and body_ns != namespace:
+        raise BadRequest("the namespace of the provided object does not match the namespace "
+                         "sent on the request")
+    if name is not None and m.get("name") and m.get("name") != name:
+        raise BadRequest("the name of the object "
+                         f"({m.get('name')}) does not match the name on the URL ({name})")
+
+
+def resource_version_of(obj: Obj) -> int | None:
+    """The precondition a client sent, or None; BadRequest when it is not ours."""
+    rv = meta(obj).get("resourceVersion")
+    if rv in (None, ""):
+        return None
+    try:
+        return int(rv)
+    except (TypeError, ValueError):
+        raise BadRequest(f'invalid resource version "{rv}"') from None
+
+
+def pod_qos_class(spec: dict[str, Any]) -> str:
+    """Guaranteed, Burstable or BestEffort, as kubelet's qos.GetPodQOS decides."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    requests_any = False
+    guaranteed = bool(containers)
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            requests_any = True
+        for name in ("cpu", "memory"):
+            if name not in lim or req.get(name, lim[name]) != lim[name]:
+                guaranteed = False
+    if not requests_any:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def api_version_errors(rt: ResourceType, obj: Obj) -> list[FieldError]:
+    errors = []
+    if obj.get("kind") not in (None, "", rt.kind):
+        errors.append(invalid("kind", obj.get("kind"), f"must be {rt.kind}"))
+    return errors

@@ -1,0 +1,216 @@
+"""`bramble master`: the control-plane process, its startup, supervision and graceful stop.
+
+Startup order: data dir and credentials -> store (load, committer) -> built-in namespaces
+-> HTTPS listener. Stop order (on SIGTERM/SIGINT or when any root task dies): end watch
+streams, stop accepting and finish in-flight requests within a bound, let the store commit
+what is staged, close the store. Each resource is released even if an earlier step fails.
+
+As in hypercorn's `serve(..., shutdown_trigger)`, signals only set an event: tests and
+`bramble up` run the same `serve()` with their own trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import ssl
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from bramble import kubeconfig
+from bramble.kube.errors import AlreadyExists
+from bramble.memory import tune_allocator
+
+from . import pki
+from .api import auth
+from .api.app import Settings, build_app
+from .api.resources import Registry
+from .api.rest import Indexer, ObjectAPI, Target, WriteOptions
+from .metrics import Registry as MetricsRegistry
+from .store import Store, TinyDBBackend
+
+log = logging.getLogger(__name__)
+
+BUILTIN_NAMESPACES = ("default", "kube-system")
+STORE_FILE = "store.db"
+ADMIN = auth.Identity("bramble-admin", (auth.ADMIN_GROUP,))
+
+
+@dataclass
+class MasterConfig:
+    data_dir: Path
+    bind: str = "0.0.0.0"
+    port: int = 6443
+    shutdown_timeout: float = 10.0
+    settings: Settings = field(default_factory=Settings)
+    fsync: bool = True  # only benchmarks comparing costs turn this off
+    # Changes kept in memory for watches that resume from a resourceVersion.
+    watch_history: int = 10_000
+
+
+@dataclass
+class Running:
+    """What a started master exposes to its embedder (tests, `bramble up`)."""
+
+    url: str
+    port: int
+    credentials: pki.Credentials
+    api: ObjectAPI
+    store: Store
+    metrics: MetricsRegistry
+
+
+def host_identity() -> tuple[list[str], list[str]]:
+    """This host's names and non-loopback addresses, for the serving certificate's SANs."""
+    import psutil  # imported here: only the master's startup needs it
+
+    names = [socket.gethostname()]
+    addresses: list[str] = []
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            try:
+                ip = ipaddress.ip_address(a.address.split("%")[0])
+            except ValueError:
+                continue
+            if not (ip.is_loopback or ip.is_link_local):
+                addresses.append(str(ip))
+    return names, sorted(set(addresses))
+
+
+async def _ensure_namespaces(api: ObjectAPI) -> None:
+    rt = api.registry.by_path("", "v1", "namespaces")
+    assert rt is not None
+    for name in BUILTIN_NAMESPACES:
+        if api.store.get("namespaces", "", name) is None:
+            try:
+                await api.create(Target(rt), {"metadata": {"name": name}}, WriteOptions(),
+                                 ADMIN)
+            except AlreadyExists:
+                pass
+
+
+def _ssl_context(creds: pki.Credentials) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(creds.cert_file, creds.key_file)
+    return ctx
+
+
+def _authenticator(data_dir: Path) -> auth.Authenticator:
+    table = pki.load_token_table(data_dir)
+    return auth.Authenticator({digest: auth.Identity(i.user, tuple(i.groups))
+                               for digest, i in table.items()})
+
+
+async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
+    """Start every part of the master; `stack` stops them in reverse order."""
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    names, addresses = await asyncio.to_thread(host_identity)
+    creds = await asyncio.to_thread(pki.ensure_credentials, data_dir, names, addresses,
+                                    config.port)
+    registry = Registry()
+    metrics = MetricsRegistry()
+    commit_latency = metrics.histogram("bramble_store_commit_duration_seconds",
+                                       "Time to make one batch of writes durable.")
+    written = metrics.counter("bramble_store_bytes_written_total",
+                              "Bytes the store wrote to disk.")
+    commits = metrics.counter("bramble_store_commits_total", "Durable store commits.")
+
+    def on_commit(seconds: float, nbytes: int, ops: int) -> None:
+        commit_latency.observe(seconds)
+        written.inc(amount=nbytes)
+        commits.inc()
+
+    store = Store(TinyDBBackend(data_dir / STORE_FILE, fsync=config.fsync), Indexer(registry),
+                  on_commit=on_commit, history=config.watch_history)
+    await store.open()
+    stack.push_async_callback(store.close)
+    store.start()
+    api = ObjectAPI(store, registry)
+    await _ensure_namespaces(api)
+
+    app = build_app(api, _authenticator(data_dir), metrics, config.settings)
+    runner = web.AppRunner(app, shutdown_timeout=config.shutdown_timeout, access_log=None,
+                           handle_signals=False)
+    await runner.setup()
+
+    async def stop_http() -> None:
+        # Watches are long-lived: end them first so the runner's bounded wait for
+        # in-flight requests is spent on real requests.
+        store.hub.close_all("master shutting down")
+        await runner.cleanup()
+
+    stack.push_async_callback(stop_http)
+    site = web.TCPSite(runner, config.bind, config.port, ssl_context=_ssl_context(creds),
+                       reuse_address=True)
+    await site.start()
+    port = config.port
+    if port == 0:  # tests bind an ephemeral port
+        server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor
+        assert server is not None
+        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    host = "127.0.0.1" if config.bind in ("0.0.0.0", "::", "127.0.0.1") else config.bind
+    url = f"https://{host}:{port}"
+    if port != config.port:
+        # An ephemeral port (tests): point the admin kubeconfig at the port really bound.
+        await asyncio.to_thread(kubeconfig.write, creds.kubeconfig_path,
+                                kubeconfig.build(url, creds.ca_pem, creds.admin_token))
+    log.info("master ready", extra={"api": url, "kubeconfig": str(creds.kubeconfig_path),
+                                    "data_dir": str(data_dir), "objects_rv": store.rv})
+    return Running(url, port, creds, api, store, metrics)
+
+
+async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
+                started: asyncio.Future[Running] | None = None) -> None:
+    """Run the master until `shutdown` is set or a root task dies."""
+    shutdown = shutdown or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        running = await start(config, stack)
+        if started is not None and not started.done():
+            started.set_result(running)
+        committer = running.store._task  # noqa: SLF001 - the store's own root task
+        stop_waiter = asyncio.create_task(shutdown.wait(), name="shutdown-trigger")
+        roots: set[asyncio.Task] = {stop_waiter}
+        if committer is not None:
+            roots.add(committer)
+        done, _ = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
+        stop_waiter.cancel()
+        for task in done:
+            if task is not stop_waiter and task.exception() is not None:
+                log.critical("a root task failed; stopping", extra={"task": task.get_name()})
+                raise task.exception()  # type: ignore[misc]
+        log.info("master stopping")
+    log.info("master stopped")
+
+
+def run(config: MasterConfig) -> int:
+    """Blocking entry point for `bramble master`: serve until SIGTERM or SIGINT."""
+
+    tune_allocator()
+
+    async def main() -> None:
+        shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, shutdown.set)
+        await serve(config, shutdown)
+
+    try:
+        asyncio.run(main())
+    except pki.PKIError as err:  # pragma: no cover - exercised via the CLI
+        log.error(str(err))
+        return 1
+    return 0
+
+
