@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import yaml
 
+from bramble.kube import printers as tables
 from bramble.kube.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 
-from . import tables
 from .resources import ResourceType
 
 JSON = "application/json"

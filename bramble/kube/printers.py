@@ -1,4 +1,4 @@
-"""Server-side table columns and cells per kind: what `kubectl get` and `bramble get` show.
+"""Table columns and cells per kind: what `kubectl get`, `bramble get` and `describe` show.
 
 Pure functions of an object and the current time, mirroring kubernetes
 pkg/printers/internalversion/printers.go so that columns, status strings and ages read
