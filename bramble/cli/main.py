@@ -1,0 +1,239 @@
+"""The `bramble` command: run the master, and talk to it like a small kubectl.
+
+Startup stays light: this module imports only the standard library; each command
+imports what it needs (`bramble version --client` touches neither aiohttp, the master,
+nor cryptography). Mistakes a person can fix are printed as one "error: ..." line with
+exit code 1, never a traceback; --debug adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+PROG = "bramble"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 1 (kubectl's code for usage errors), not 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"error: {message}\nSee '{self.prog} --help' for usage.\n")
+
+
+def _common(*, namespaced: bool = True) -> argparse.ArgumentParser:
+    # SUPPRESS keeps a subcommand from overwriting a value given before it
+    # (`bramble --kubeconfig x get pods`), a known argparse pitfall.
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--kubeconfig", default=argparse.SUPPRESS, metavar="FILE",
+                   help="kubeconfig to use (default: $KUBECONFIG, else the local master's "
+                        "admin.kubeconfig)")
+    p.add_argument("--context", default=argparse.SUPPRESS,
+                   help="kubeconfig context to use (default: its current-context)")
+    p.add_argument("--request-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
+                   help="give up on a request after this long (default 30)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks for errors")
+    if namespaced:
+        p.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
+                       help="namespace (default: the context's, else default)")
+    return p
+
+
+def _master_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where the master keeps its state and security material (default: "
+                        "/var/lib/bramble/master as root, else ~/.local/share/bramble/master)")
+    p.add_argument("--bind", default="0.0.0.0", metavar="ADDR",
+                   help="address the API server listens on (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=6443, help="API server port (default 6443)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks for errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="bramble: a small Kubernetes-shaped cluster for "
+                     "Raspberry Pis.", parents=[_common()])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    client = _common()
+    client_global = _common(namespaced=False)
+
+    p = sub.add_parser("master", help="run the control plane (API server) on this machine")
+    _master_flags(p)
+    p = sub.add_parser("up", help="run everything this machine should run (for now the "
+                       "master; the node agent joins `up` later)")
+    _master_flags(p)
+
+    p = sub.add_parser("get", parents=[client], help="list objects as a table, YAML or JSON")
+    p.add_argument("targets", nargs="+", metavar="TYPE[/NAME]",
+                   help="TYPE [NAME...] or TYPE/NAME...; TYPE is a plural, singular or short "
+                        "name (pods, pod, po), TYPE.GROUP, a comma list, or a category (all)")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="list across all namespaces")
+    p.add_argument("-l", "--selector", help="label selector, e.g. app=web,tier!=db")
+    p.add_argument("--field-selector", help="field selector, e.g. spec.nodeName=pi1")
+    p.add_argument("-o", "--output", metavar="FORMAT", help="wide, yaml, json or name")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="after listing, print changes as they happen")
+    p.add_argument("--no-headers", action="store_true", help="omit the header line")
+    p.add_argument("--show-managed-fields", action="store_true",
+                   help="keep metadata.managedFields in yaml/json output")
+
+    p = sub.add_parser("describe", parents=[client], help="show details of objects, with events")
+    p.add_argument("targets", nargs="+", metavar="TYPE[/NAME]",
+                   help="TYPE [NAME...] or TYPE/NAME...; without names, all of TYPE")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="describe across all namespaces")
+    p.add_argument("-l", "--selector", help="label selector")
+
+    p = sub.add_parser("apply", parents=[client],
+                       help="create or update objects from manifests (server-side apply)")
+    p.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
+                   help="manifest file, directory of manifests, or - for stdin (repeatable)")
+    p.add_argument("-R", "--recursive", action="store_true",
+                   help="also read manifests in subdirectories")
+    p.add_argument("--field-manager", default="bramble",
+                   help="name of the manager owning the applied fields (default bramble)")
+    p.add_argument("--force-conflicts", action="store_true",
+                   help="take over fields another manager owns instead of failing")
+    p.add_argument("--server-side", action="store_true", help=argparse.SUPPRESS)  # always
+
+    p = sub.add_parser("delete", parents=[client], help="delete objects")
+    p.add_argument("targets", nargs="*", metavar="TYPE[/NAME]",
+                   help="TYPE NAME... or TYPE/NAME...")
+    p.add_argument("-f", "--filename", action="append", metavar="FILE",
+                   help="delete the objects in these manifests")
+    p.add_argument("-R", "--recursive", action="store_true",
+                   help="also read manifests in subdirectories")
+    p.add_argument("-l", "--selector", help="delete objects of TYPE matching this selector")
+    p.add_argument("--all", action="store_true", help="delete all objects of TYPE")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="with -l/--all: across all namespaces")
+    p.add_argument("--cascade", default="background",
+                   help="background (default), foreground or orphan: what happens to "
+                        "dependents such as a Deployment's pods")
+    p.add_argument("--grace-period", type=int, default=None, metavar="SECONDS",
+                   help="seconds a pod gets to stop (default: its own setting)")
+    p.add_argument("--ignore-not-found", action="store_true",
+                   help="do not fail for objects that do not exist")
+
+    p = sub.add_parser("scale", parents=[client], help="set the replicas of a Deployment or "
+                       "ReplicaSet")
+    p.add_argument("targets", nargs="+", metavar="TYPE/NAME", help="TYPE/NAME or TYPE NAME")
+    p.add_argument("--replicas", type=int, required=True, metavar="COUNT")
+
+    p = sub.add_parser("version", parents=[client_global],
+                       help="print the client's and the server's versions")
+    p.add_argument("--client", action="store_true", help="only the client's version")
+    return parser
+
+
+def _flag(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+    return getattr(args, name, default)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse, run one command, and turn errors into messages; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(_flag(args, "debug", False))
+    try:
+        if args.command in ("master", "up"):
+            return _run_master(args)
+        return _run_client(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # translated below; anything unexpected says so
+        message = user_message(err)
+        if debug or message is None:
+            traceback.print_exc()
+        if message is None:
+            message = (f"error: unexpected {type(err).__name__}: {err} (this is a bug in "
+                       f"bramble; run again with --debug and report the traceback)")
+        print(message, file=sys.stderr, flush=True)
+        return 1
+
+
+def user_message(err: BaseException) -> str | None:
+    """The one line to print for an error a person can act on; None for bugs."""
+    from bramble.kube.errors import StatusError
+
+    if isinstance(err, StatusError):
+        return f"Error from server ({err.reason}): {err.message}"
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if names & {"ClientError", "KubeconfigError", "ManifestError", "UnknownResource",
+                "UsageError", "PKIError"}:
+        return f"error: {err}"
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        return f"error: {err.strerror or err}{where}"
+    return None
+
+
+def _run_master(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bramble.kubeconfig import default_master_data_dir
+
+    try:
+        from bramble.master.daemon import MasterConfig
+        from bramble.master.daemon import run as run_master
+    except ImportError as err:
+        raise _usage(f"the master is not available in this installation ({err})") from err
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_master_data_dir()
+    return int(run_master(MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port)))
+
+
+def _usage(message: str) -> Exception:
+    from bramble.cli.commands import UsageError
+
+    return UsageError(message)
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    if args.command == "version":
+        sys.stdout.write(_client_version())
+        sys.stdout.flush()
+        if args.client:
+            return 0
+
+    import asyncio
+
+    from bramble import kubeconfig
+    from bramble.cli import commands
+    from bramble.client import Client
+
+    config = kubeconfig.load(kubeconfig.resolve(_flag(args, "kubeconfig")), _flag(args, "context"))
+    explicit_ns = _flag(args, "namespace")
+    handler: Callable[..., Any] = getattr(commands, args.command)
+    timeout = float(_flag(args, "request_timeout", 30.0) or 30.0)
+
+    async def main() -> int:
+        async with Client(config, timeout=timeout) as api:
+            env = commands.Env(
+                api=api, namespace=explicit_ns or config.namespace or "default",
+                explicit_namespace=explicit_ns is not None,
+                all_namespaces=bool(_flag(args, "all_namespaces", False)))
+            return int(await handler(env, args))
+
+    return asyncio.run(main())
+
+
+def _client_version() -> str:
+    from bramble import __version__
+
+    return f"Client Version: v{__version__}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: `bramble ...`."""
+    sys.exit(run(argv))
+
+
+if __name__ == "__main__":
+    main()
