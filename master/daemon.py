@@ -26,6 +26,7 @@ from aiohttp import web
 
 from bramble import kubeconfig
 from bramble.kube.errors import AlreadyExists
+from bramble.log import setup as setup_logging
 from bramble.memory import tune_allocator
 
 from . import pki
@@ -197,6 +198,7 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
 def run(config: MasterConfig) -> int:
     """Blocking entry point for `bramble master`: serve until SIGTERM or SIGINT."""
 
+    setup_logging(os.environ.get("BRAMBLE_LOG_LEVEL", "info"))
     tune_allocator()
 
     async def main() -> None:

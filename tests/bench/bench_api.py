@@ -210,6 +210,9 @@ async def bench_loaded(url: str, kubeconfig: Path, pid: int, n_pods: int, idle: 
 
         # -- idle ---------------------------------------------------------------------------
         if idle > 0:
+            # Let the kernel finish writing back the previous phase, which /proc/PID/io
+            # would otherwise charge to the idle window.
+            await asyncio.sleep(5)
             store_a = await metric(s, url, headers, ctx, "bramble_store_bytes_written_total")
             disk_a = write_bytes(pid)
             await asyncio.sleep(idle)
