@@ -66,6 +66,7 @@ class Running:
     api: ObjectAPI
     store: Store
     metrics: MetricsRegistry
+    ssl_context: ssl.SSLContext
 
 
 def host_identity() -> tuple[list[str], list[str]]:
@@ -99,11 +100,28 @@ async def _ensure_namespaces(api: ObjectAPI) -> None:
                 pass
 
 
-def _ssl_context(creds: pki.Credentials) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(creds.cert_file, creds.key_file)
-    return ctx
+async def refresh_credentials(config: MasterConfig, creds: pki.Credentials,
+                              ctx: ssl.SSLContext, every: float = 6 * 3600) -> None:
+    """Re-check the serving certificate now and then: a Pi that runs for a year without
+    a restart, or whose DHCP address changed, must not serve a certificate that does not
+    match. New connections get the re-issued certificate; open ones keep theirs."""
+    current = creds.server_not_after
+    while True:
+        await asyncio.sleep(every)
+        try:
+            names, addresses = await asyncio.to_thread(host_identity)
+            fresh = await asyncio.to_thread(pki.ensure_credentials, config.data_dir, names,
+                                            addresses, config.port)
+        except (pki.PKIError, OSError) as err:
+            # The current certificate keeps serving; a clock not yet synced or a full
+            # disk is worth a warning, not a master that stops.
+            log.warning("could not refresh the serving certificate", extra={"error": str(err)})
+            continue
+        if fresh.server_not_after != current:
+            ctx.load_cert_chain(fresh.cert_file, fresh.key_file)
+            current = fresh.server_not_after
+            log.info("serving certificate re-issued",
+                     extra={"not_after": fresh.server_not_after.isoformat()})
 
 
 def _authenticator(data_dir: Path) -> auth.Authenticator:
@@ -153,7 +171,8 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
         await runner.cleanup()
 
     stack.push_async_callback(stop_http)
-    site = web.TCPSite(runner, config.bind, config.port, ssl_context=_ssl_context(creds),
+    ssl_ctx = pki.server_ssl_context(creds)
+    site = web.TCPSite(runner, config.bind, config.port, ssl_context=ssl_ctx,
                        reuse_address=True)
     await site.start()
     port = config.port
@@ -169,7 +188,7 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
                                 kubeconfig.build(url, creds.ca_pem, creds.admin_token))
     log.info("master ready", extra={"api": url, "kubeconfig": str(creds.kubeconfig_path),
                                     "data_dir": str(data_dir), "objects_rv": store.rv})
-    return Running(url, port, creds, api, store, metrics)
+    return Running(url, port, creds, api, store, metrics, ssl_ctx)
 
 
 async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
@@ -182,11 +201,14 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
             started.set_result(running)
         committer = running.store._task  # noqa: SLF001 - the store's own root task
         stop_waiter = asyncio.create_task(shutdown.wait(), name="shutdown-trigger")
-        roots: set[asyncio.Task] = {stop_waiter}
+        refresher = asyncio.create_task(refresh_credentials(
+            config, running.credentials, running.ssl_context), name="credentials-refresh")
+        roots: set[asyncio.Task] = {stop_waiter, refresher}
         if committer is not None:
             roots.add(committer)
         done, _ = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
         stop_waiter.cancel()
+        refresher.cancel()
         for task in done:
             if task is not stop_waiter and task.exception() is not None:
                 log.critical("a root task failed; stopping", extra={"task": task.get_name()})
