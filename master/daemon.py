@@ -34,6 +34,7 @@ from .api import auth
 from .api.app import Settings, build_app
 from .api.resources import Registry
 from .api.rest import Indexer, ObjectAPI, Target, WriteOptions
+from .controllers.namespace import NamespaceController
 from .metrics import Registry as MetricsRegistry
 from .store import Store, TinyDBBackend
 
@@ -203,12 +204,15 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
         stop_waiter = asyncio.create_task(shutdown.wait(), name="shutdown-trigger")
         refresher = asyncio.create_task(refresh_credentials(
             config, running.credentials, running.ssl_context), name="credentials-refresh")
-        roots: set[asyncio.Task] = {stop_waiter, refresher}
+        namespaces = asyncio.create_task(NamespaceController(running.api).run(),
+                                         name="namespace-controller")
+        roots: set[asyncio.Task] = {stop_waiter, refresher, namespaces}
         if committer is not None:
             roots.add(committer)
         done, _ = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
-        stop_waiter.cancel()
-        refresher.cancel()
+        for task in (stop_waiter, refresher, namespaces):
+            task.cancel()
+        await asyncio.gather(refresher, namespaces, return_exceptions=True)
         for task in done:
             if task is not stop_waiter and task.exception() is not None:
                 log.critical("a root task failed; stopping", extra={"task": task.get_name()})

@@ -163,7 +163,7 @@ class ObjectAPI:
                      identity: auth.Identity) -> tuple[Obj, list[str]]:
         obj = self._expect_object(t.rt, body)
         warnings = self._check_fields(t.rt, obj, opts)
-        self._ensure_namespace(t)
+        self._ensure_namespace(t, strategy.meta(obj).get("name") or "")
         strategy.check_name_and_namespace(t.rt, obj, namespace=t.namespace, name=None)
         obj = self._new_object(t, obj, opts)
         auth.admit(identity, t.resource, None, obj)
@@ -365,6 +365,21 @@ class ObjectAPI:
             deleted.append(obj)
         return deleted
 
+    async def finalize_namespace(self, name: str) -> None:
+        """Drop the namespace finalizer of an emptied, terminating namespace (the
+        controller's /finalize); the namespace goes once no other finalizer holds it."""
+        current = self.store.latest("namespaces", "", name)
+        if current is None:
+            return
+        ns = current.obj()
+        finalizers = [f for f in ns.get("spec", {}).get("finalizers") or []
+                      if f != strategy.NAMESPACE_FINALIZER]
+        ns.setdefault("spec", {})["finalizers"] = finalizers
+        if strategy.finished_deleting(ns):
+            await self.store.delete("namespaces", "", name, final=ns)
+        else:
+            await self.store.update("namespaces", "", name, ns, current.rv)
+
     # -- subresources: scale and binding --------------------------------------------
 
     def scale_of(self, t: Target, entry: Entry) -> Obj:
@@ -475,7 +490,7 @@ class ObjectAPI:
         if errors:
             raise Invalid(rt.kind, obj.get("metadata", {}).get("name", ""), errors, rt.group)
 
-    def _ensure_namespace(self, t: Target) -> None:
+    def _ensure_namespace(self, t: Target, name: str) -> None:
         if not t.rt.namespaced:
             return
         ns = self.store.latest("namespaces", "", t.namespace)
@@ -483,9 +498,10 @@ class ObjectAPI:
             raise not_found("namespaces", t.namespace)
         if ns.obj().get("metadata", {}).get("deletionTimestamp"):
             from bramble.kube.errors import Forbidden
-            raise Forbidden(f'{t.rt.plural} "..." is forbidden: unable to create new content '
-                            f"in namespace {t.namespace} because it is being terminated",
-                            kind=t.rt.plural)
+            what = f'{t.rt.plural} "{name}"' if name else t.rt.plural
+            raise Forbidden(f"{what} is forbidden: unable to create new content in namespace "
+                            f"{t.namespace} because it is being terminated",
+                            kind=t.rt.plural, name=name)
 
 
 def _forbidden_namespace(name: str) -> StatusError:

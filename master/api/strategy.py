@@ -23,6 +23,8 @@ _SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp",
                  "deletionGracePeriodSeconds", "generation", "selfLink")
 
 ORPHAN_FINALIZER = "orphan"
+# A namespace is removed only after the namespace controller has emptied it.
+NAMESPACE_FINALIZER = "kubernetes"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 
 
@@ -67,6 +69,8 @@ def prepare_create(rt: ResourceType, obj: Obj, *, namespace: str, uid: str, now:
         m["generation"] = 1
     else:
         m.pop("generation", None)
+    if rt.kind == "Namespace":
+        obj.setdefault("spec", {})["finalizers"] = [NAMESPACE_FINALIZER]
     _reset_status_on_create(rt, obj)
     return errors
 
@@ -139,6 +143,15 @@ def plan_delete(rt: ResourceType, obj: Obj, *, now: str, propagation: str | None
     elif propagation == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
         finalizers.append(FOREGROUND_FINALIZER)
     grace = 0
+    if rt.kind == "Namespace" and obj.get("spec", {}).get("finalizers"):
+        # Terminating: the namespace controller deletes the contents, then finalizes.
+        obj.setdefault("status", {})["phase"] = "Terminating"
+        if "deletionTimestamp" not in m:
+            m["deletionTimestamp"] = now
+            m["deletionGracePeriodSeconds"] = 0
+        if finalizers:
+            m["finalizers"] = finalizers
+        return DeletePlan(False, obj)
     if rt.kind == "Pod" and obj.get("spec", {}).get("nodeName"):
         # A pod on a node is deleted by its node agent once its containers are stopped.
         # A pod that is already terminated or was never scheduled goes at once.
@@ -166,7 +179,10 @@ def plan_delete(rt: ResourceType, obj: Obj, *, now: str, propagation: str | None
 def finished_deleting(obj: Obj) -> bool:
     """A marked object whose finalizers are gone (and grace period is zero) is removed."""
     m = meta(obj)
-    return ("deletionTimestamp" in m and not m.get("finalizers")
+    spec = obj.get("spec")
+    spec_finalizers = spec.get("finalizers") if obj.get("kind") == "Namespace" and isinstance(
+        spec, dict) else None
+    return ("deletionTimestamp" in m and not m.get("finalizers") and not spec_finalizers
             and not m.get("deletionGracePeriodSeconds"))
 
 

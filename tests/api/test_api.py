@@ -385,3 +385,55 @@ async def test_metrics(api: Api) -> None:
     assert 'apiserver_request_total{verb="list",resource="pods",code="200"}' in text
     assert "bramble_store_bytes_written_total" in text
     assert "apiserver_registered_watchers" in text
+
+
+async def test_deleting_a_namespace_removes_its_contents(api: Api) -> None:
+    code, ns = await api.call("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})
+    assert code == 201 and ns["spec"]["finalizers"] == ["kubernetes"]
+    base = "/api/v1/namespaces/doomed"
+    await api.call("POST", f"{base}/pods", pod("p"))
+    await api.call("POST", f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                 "metadata": {"name": "c"}})
+    await api.call("POST", "/apis/apps/v1/namespaces/doomed/deployments", deployment("d"))
+    code, body = await api.call("DELETE", "/api/v1/namespaces/doomed")
+    assert code == 202 and body["status"]["phase"] == "Terminating"
+    for _ in range(100):
+        code, _ = await api.call("GET", "/api/v1/namespaces/doomed")
+        if code == 404:
+            break
+        await asyncio.sleep(0.05)
+    assert code == 404
+    for path in (f"{base}/pods", f"{base}/configmaps",
+                 "/apis/apps/v1/namespaces/doomed/deployments"):
+        code, body = await api.call("GET", path)
+        assert body["items"] == [], path
+    # The name is free again, and the old contents do not come back.
+    code, _ = await api.call("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})
+    assert code == 201
+    code, body = await api.call("GET", f"{base}/configmaps")
+    assert body["items"] == []
+
+
+async def test_creating_in_a_terminating_namespace_is_forbidden(api: Api) -> None:
+    await api.call("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "closing"}})
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    await api.call("POST", "/api/v1/namespaces/closing/configmaps", cm)
+    await api.call("DELETE", "/api/v1/namespaces/closing")
+    code, body = await api.call("POST", "/api/v1/namespaces/closing/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late"}})
+    assert code == 403 and "being terminated" in body["message"]
+    # The finalizer holds the ConfigMap, and so the namespace, until it is released.
+    code, ns = await api.call("GET", "/api/v1/namespaces/closing")
+    assert code == 200 and ns["status"]["phase"] == "Terminating"
+    await api.call("PATCH", "/api/v1/namespaces/closing/configmaps/held",
+                   {"metadata": {"finalizers": None}}, ctype="application/merge-patch+json")
+    for _ in range(100):
+        code, _ = await api.call("GET", "/api/v1/namespaces/closing")
+        if code == 404:
+            break
+        await asyncio.sleep(0.05)
+    assert code == 404
