@@ -99,8 +99,30 @@ def prepare_update(rt: ResourceType, new: Obj, old: Obj) -> None:
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
+    if rt.kind == "Service":
+        _keep_service_allocations(new, old)
     if rt.spec_fields and spec_of(rt, new) != spec_of(rt, old):
         nm["generation"] = int(om.get("generation", 1)) + 1
+
+
+def _keep_service_allocations(new: Obj, old: Obj) -> None:
+    """An update that omits the allocated cluster IP or node ports keeps them (as the
+    apiserver does): a re-applied manifest never names them, and must not release them."""
+    new_spec, old_spec = new.get("spec"), old.get("spec") or {}
+    if not isinstance(new_spec, dict):
+        return
+    for key in ("clusterIP", "clusterIPs"):
+        if not new_spec.get(key) and old_spec.get(key):
+            new_spec[key] = copy.deepcopy(old_spec[key])
+    if new_spec.get("type", "ClusterIP") not in ("NodePort", "LoadBalancer"):
+        return
+    allocated = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                 for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+    for port in new_spec.get("ports") or []:
+        if isinstance(port, dict) and not port.get("nodePort"):
+            node_port = allocated.get((port.get("port"), port.get("protocol", "TCP")))
+            if node_port:
+                port["nodePort"] = node_port
 
 
 def prepare_status_update(new: Obj, old: Obj) -> Obj:

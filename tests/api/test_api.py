@@ -437,3 +437,19 @@ async def test_creating_in_a_terminating_namespace_is_forbidden(api: Api) -> Non
             break
         await asyncio.sleep(0.05)
     assert code == 404
+
+
+async def test_service_update_keeps_allocated_ip_and_node_port(api: Api) -> None:
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "np"},
+           "spec": {"type": "NodePort", "clusterIP": "10.43.0.20", "selector": {"app": "w"},
+                    "ports": [{"port": 80, "nodePort": 30080}]}}
+    path = "/api/v1/namespaces/default/services"
+    code, created = await api.call("POST", path, svc)
+    assert code == 201, created
+    resent = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "np"},
+              "spec": {"type": "NodePort", "selector": {"app": "w2"}, "ports": [{"port": 80}]}}
+    code, updated = await api.call("PUT", f"{path}/np", resent)
+    assert code == 200, updated
+    assert updated["spec"]["clusterIP"] == "10.43.0.20"
+    assert updated["spec"]["ports"][0]["nodePort"] == 30080
+    assert updated["spec"]["selector"] == {"app": "w2"}
