@@ -217,13 +217,15 @@ async def get(env: Env, args: argparse.Namespace) -> int:
         if fmt == "name":
             for obj in objects:
                 env.out.write(output.object_name(obj) + "\n")
-        elif objects:
+        elif objects or not failed:
+            # Like kubectl: an empty result is an empty List, so `| jq .items` still works.
             single = (len(targets) == 1 and len(targets[0].names) == 1 and len(objects) == 1)
             doc = objects[0] if single else output.as_list(objects)
             env.out.write(output.to_json(doc) if fmt == "json" else output.to_yaml(doc))
         env.out.flush()
 
-    if not found_any and not failed and not any(t.names for t in targets) and not args.watch:
+    if (table_mode and not found_any and not failed and not any(t.names for t in targets)
+            and not args.watch):
         env.error(_no_resources(env, targets[0].resource))
     if args.watch:
         await _watch(env, targets[0], params, fmt, watch_from, printers[id(targets[0])],

@@ -137,9 +137,20 @@ def _objects(doc: Any, name: str, index: int) -> list[Manifest]:
     if missing:
         return [Manifest(where, error=f'error validating "{where}": '
                                       f"{' and '.join(missing)} not set")]
+    if not isinstance(doc["kind"], str) or not isinstance(doc["apiVersion"], str):
+        return [Manifest(where, error=f'error validating "{where}": apiVersion and kind must '
+                                      "be strings")]
     if doc["kind"] == "List" or (doc["kind"].endswith("List") and "items" in doc):
+        items = doc.get("items") or []
+        if not isinstance(items, list):
+            return [Manifest(where, error=f'error validating "{where}": items of a '
+                                          f"{doc['kind']} must be a list, not "
+                                          f"{type(items).__name__}")]
         out: list[Manifest] = []
-        for item in doc.get("items") or []:
+        for item in items:
             out += _objects(item, where, 0)
         return out
+    if "metadata" in doc and not isinstance(doc["metadata"], dict):
+        return [Manifest(where, error=f'error validating "{where}": metadata must be a '
+                                      f"mapping, not {type(doc['metadata']).__name__}")]
     return [Manifest(where, obj=doc)]
