@@ -8,12 +8,17 @@ Not thread-safe: updated from the event loop only.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Iterable
 
 Labels = tuple[str, ...]
 
 
 def _fmt(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(value)

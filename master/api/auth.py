@@ -62,9 +62,10 @@ class Authenticator:
         self._tokens = dict(tokens)
 
     def authenticate(self, header: str | None) -> Identity | None:
-        if not header or not header.startswith("Bearer "):
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             return None
-        digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
+        digest = hashlib.sha256(token.strip().encode()).hexdigest()
         for known, identity in self._tokens.items():
             if hmac.compare_digest(known, digest):
                 return identity
@@ -123,7 +124,8 @@ def _forbidden(identity: Identity, attrs: Attributes, why: str = "") -> Forbidde
     resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
     group = f'in API group "{attrs.group}"'
     scope = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
-    what = f'{resource} "{attrs.name}"' if attrs.name else resource
+    qualified = f"{attrs.resource}.{attrs.group}" if attrs.group else attrs.resource
+    what = f'{qualified} "{attrs.name}"' if attrs.name else qualified
     message = (f'{what} is forbidden: User "{identity.user}" cannot {attrs.verb} resource '
                f'"{resource}" {group} {scope}')
     if why:

@@ -121,5 +121,9 @@ def wants_aggregated(accept: str | None) -> str | None:
                   for p in part.split(";")[1:] if "=" in p}
         if params.get("g") == "apidiscovery.k8s.io" and params.get(
                 "as") == "APIGroupDiscoveryList":
-            return AGGREGATED_V2 if params.get("v") == "v2" else AGGREGATED_V2BETA1
+            version = params.get("v")
+            if version == "v2":
+                return AGGREGATED_V2
+            if version == "v2beta1":
+                return AGGREGATED_V2BETA1
     return None

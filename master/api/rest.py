@@ -525,7 +525,10 @@ def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
-        return int(data["rv"]), (data["ns"], data["name"])
+        ns, name = data["ns"], data["name"]
+        if not isinstance(ns, str) or not isinstance(name, str):
+            raise TypeError
+        return int(data["rv"]), (ns, name)
     except (ValueError, KeyError, TypeError):
         raise BadRequest("continue key is not valid: decode the token from a previous list "
                          "response, unchanged") from None

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bramble.kube.errors import BadRequest, FieldError, invalid
+from bramble.kube.quantity import parse_quantity
 
 from .resources import ResourceType
 
@@ -191,11 +193,19 @@ def plan_delete(rt: ResourceType, obj: Obj, *, now: str, propagation: str | None
         if finalizers != list(m.get("finalizers") or []):
             m["finalizers"] = finalizers
         return DeletePlan(False, obj)
-    m["deletionTimestamp"] = now
+    # As in Kubernetes: the time after which the object is gone (now plus the grace period).
+    m["deletionTimestamp"] = _plus_seconds(now, grace)
     m["deletionGracePeriodSeconds"] = grace
     if finalizers:
         m["finalizers"] = finalizers
     return DeletePlan(False, obj)
+
+
+def _plus_seconds(rfc3339: str, seconds: int) -> str:
+    if not seconds:
+        return rfc3339
+    when = datetime.fromisoformat(rfc3339.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def finished_deleting(obj: Obj) -> bool:
@@ -232,20 +242,38 @@ def resource_version_of(obj: Obj) -> int | None:
         raise BadRequest(f'invalid resource version "{rv}"') from None
 
 
+def _quantities(values: Any) -> dict[str, Any]:
+    """The non-zero cpu and memory amounts of a resource list (the only ones QoS reads)."""
+    found = {}
+    for name in ("cpu", "memory"):
+        raw = values.get(name) if isinstance(values, dict) else None
+        if raw is None:
+            continue
+        try:
+            amount = parse_quantity(raw)
+        except (ValueError, TypeError):
+            continue  # validation reports it
+        if amount != 0:
+            found[name] = amount
+    return found
+
+
 def pod_qos_class(spec: dict[str, Any]) -> str:
-    """Guaranteed, Burstable or BestEffort, as kubelet's qos.GetPodQOS decides."""
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
-    requests_any = False
+    """Guaranteed, Burstable or BestEffort, as Kubernetes' ComputePodQOS decides: only cpu
+    and memory count, zero amounts count as unset, quantities compare by value ("1" is
+    "1000m"), and a request left unset takes its limit (as defaulting will set it)."""
+    containers = [c for c in list(spec.get("containers") or []) + list(
+        spec.get("initContainers") or []) if isinstance(c, dict)]
+    any_set = False
     guaranteed = bool(containers)
     for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        if req or lim:
-            requests_any = True
-        for name in ("cpu", "memory"):
-            if name not in lim or req.get(name, lim[name]) != lim[name]:
-                guaranteed = False
-    if not requests_any:
+        res = c.get("resources") if isinstance(c.get("resources"), dict) else {}
+        limits = _quantities(res.get("limits"))
+        requests = {**limits, **_quantities(res.get("requests"))}
+        any_set = any_set or bool(requests) or bool(limits)
+        if set(limits) != {"cpu", "memory"} or requests != limits:
+            guaranteed = False
+    if not any_set:
         return "BestEffort"
     return "Guaranteed" if guaranteed else "Burstable"
 

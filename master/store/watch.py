@@ -130,11 +130,13 @@ class WatchHub:
         if since is not None and since < self.floor:
             raise Expired(f"too old resource version: {since} ({self.floor + 1})")
         watcher = Watcher(self, resource, namespace, predicate, self._queue_limit)
+        # Registered before the replay, so a watcher that overflows during it (and closes)
+        # also unregisters itself.
+        self._watchers.setdefault(resource, set()).add(watcher)
         if since is not None:
             for change in self._history:
                 if change.rv > since and change.resource == resource:
                     watcher.offer(change)
-        self._watchers.setdefault(resource, set()).add(watcher)
         return watcher
 
     def unsubscribe(self, watcher: Watcher) -> None:
