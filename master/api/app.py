@@ -208,19 +208,13 @@ class Handlers:
     async def version(self, request: web.Request) -> web.Response:
         return web.Response(body=self.discovery.version, content_type="application/json")
 
-    async def api_root(self, request: web.Request) -> web.Response:
+    def _root(self, request: web.Request, aggregated: bytes, plain: bytes) -> web.Response:
+        """/api or /apis: the aggregated document when the client asks for it (saves
+        kubectl a request per group), else the plain list."""
         agg = wants_aggregated(request.headers.get("Accept"))
         if agg:
-            return web.Response(body=self.discovery.aggregated_core,
-                                headers={"Content-Type": agg})
-        return web.Response(body=self.discovery.core_versions, content_type="application/json")
-
-    async def apis_root(self, request: web.Request) -> web.Response:
-        agg = wants_aggregated(request.headers.get("Accept"))
-        if agg:
-            return web.Response(body=self.discovery.aggregated_groups,
-                                headers={"Content-Type": agg})
-        return web.Response(body=self.discovery.group_list, content_type="application/json")
+            return web.Response(body=aggregated, headers={"Content-Type": agg})
+        return web.Response(body=plain, content_type="application/json")
 
     def _discovery_path(self, p: Parsed) -> web.Response:
         if p.version:
@@ -247,8 +241,12 @@ class Handlers:
 
     async def resource(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        if path in ("/api", "/apis"):
-            return await (self.api_root if path == "/api" else self.apis_root)(request)
+        if path == "/api":
+            return self._root(request, self.discovery.aggregated_core,
+                              self.discovery.core_versions)
+        if path == "/apis":
+            return self._root(request, self.discovery.aggregated_groups,
+                              self.discovery.group_list)
         parsed = parse_path(self.api.registry, path)
         if parsed.target is None:
             return self._discovery_path(parsed)
@@ -414,8 +412,8 @@ class Handlers:
                 wait = min(deadline, next_bookmark if bookmarks else deadline) - now
                 batch = await watcher.next_batch(min(wait, 5.0))
                 if batch:
-                    lines = [encoding.watch_line(kind, t.rt, ch.raw, out, include)
-                             for kind, ch in batch if not t.name or ch.name == t.name]
+                    lines = [encoding.watch_line(kind, t.rt, ch.entry.raw, out, include)
+                             for kind, ch in batch if not t.name or ch.entry.name == t.name]
                     if lines:
                         await resp.write(b"".join(lines))
                 if watcher.closed_reason is not None:

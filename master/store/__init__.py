@@ -3,7 +3,8 @@
 `Store` is what the API uses; `TinyDBBackend` is the embedded default backend.
 """
 
-from .store import Entry, KeyExists, KeyNotFound, Store, VersionConflict
+from .entry import Entry
+from .store import KeyExists, KeyNotFound, Store, VersionConflict
 from .tinydb_backend import TinyDBBackend
 from .watch import ADDED, DELETED, MODIFIED, Change, Watcher
 

@@ -33,6 +33,7 @@ import orjson
 from bramble.kube.errors import ServiceUnavailable
 
 from .backend import Backend, Op
+from .entry import Entry
 from .watch import ADDED, DELETED, MODIFIED, Change, Predicate, Watcher, WatchHub
 
 log = logging.getLogger(__name__)
@@ -62,26 +63,9 @@ class VersionConflict(StoreError):
         self.current = current
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A stored object: its JSON bytes plus what selectors need, so lists need not parse."""
-
-    resource: str
-    namespace: str
-    name: str
-    rv: int
-    raw: bytes
-    labels: dict[str, str]
-    fields: dict[str, str]
-
-    def obj(self) -> dict[str, Any]:
-        return orjson.loads(self.raw)
-
-
 @dataclass(slots=True)
 class _Staged:
     op: Op
-    entry: Entry | None  # None: deletion
     change: Change
     future: asyncio.Future[Entry]
 
@@ -216,11 +200,10 @@ class Store:
         entry = Entry(resource, namespace, name, rv, raw, labels, fields)
         key = f"{namespace}/{name}" if namespace else name
         op = Op(resource, key, rv, None if kind == DELETED else raw)
-        change = Change(kind, resource, namespace, name, rv, raw, labels, fields,
-                        prev.labels if prev else None, prev.fields if prev else None)
+        change = Change(kind, entry, prev)
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._overlay[(resource, namespace, name)] = None if kind == DELETED else entry
-        self._staged.append(_Staged(op, None if kind == DELETED else entry, change, future))
+        self._staged.append(_Staged(op, change, future))
         self._idle.clear()
         self._wakeup.set()
         return future
@@ -251,24 +234,23 @@ class Store:
             if self._on_commit is not None:
                 self._on_commit(time.monotonic() - started, written, len(durable))
         for staged in batch:
-            change = staged.change
-            table = self._data.setdefault(change.resource, {})
-            key3 = (change.resource, change.namespace, change.name)
-            if staged.entry is None:
-                table.pop((change.namespace, change.name), None)
+            change, entry = staged.change, staged.change.entry
+            table = self._data.setdefault(entry.resource, {})
+            key3 = (entry.resource, entry.namespace, entry.name)
+            live = None if change.type == DELETED else entry
+            if live is None:
+                table.pop((entry.namespace, entry.name), None)
             else:
-                table[(change.namespace, change.name)] = staged.entry
+                table[(entry.namespace, entry.name)] = live
             # Drop the overlay only if no later staged write has replaced it.
             # (For a deletion the overlay holds None; if later writes re-created the
             # object it holds their entry instead, so identity tells the two apart.)
-            if key3 in self._overlay and self._overlay[key3] is staged.entry:
+            if key3 in self._overlay and self._overlay[key3] is live:
                 del self._overlay[key3]
-            self._rv = change.rv
+            self._rv = entry.rv
             self.hub.publish(change)
             if not staged.future.done():
-                staged.future.set_result(staged.entry or Entry(
-                    change.resource, change.namespace, change.name, change.rv, change.raw,
-                    change.labels, change.fields))
+                staged.future.set_result(entry)
 
     def _fail(self, batch: list[_Staged], err: BaseException) -> None:
         self._failed = err

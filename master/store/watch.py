@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from bramble.kube.errors import Expired
 
+from .entry import Entry
+
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
 # A filter sees the object's labels and selectable fields.
@@ -27,16 +29,12 @@ Predicate = Callable[[dict[str, str], dict[str, str]], bool]
 
 @dataclass(frozen=True, slots=True)
 class Change:
+    """One committed change. For DELETED, `entry` is the object as last seen, at the
+    deletion's resourceVersion; `prev` is the version before (what selectors compare)."""
+
     type: str
-    resource: str
-    namespace: str
-    name: str
-    rv: int
-    raw: bytes
-    labels: dict[str, str]
-    fields: dict[str, str]
-    prev_labels: dict[str, str] | None = None
-    prev_fields: dict[str, str] | None = None
+    entry: Entry
+    prev: Entry | None = None
 
 
 class Watcher:
@@ -56,13 +54,14 @@ class Watcher:
     def offer(self, change: Change) -> None:
         if self.closed_reason is not None:
             return
-        if self.namespace is not None and change.namespace != self.namespace:
+        entry = change.entry
+        if self.namespace is not None and entry.namespace != self.namespace:
             return
         kind = change.type
         if self.predicate is not None:
-            now = self.predicate(change.labels, change.fields)
-            if change.type == MODIFIED and change.prev_labels is not None:
-                before = self.predicate(change.prev_labels, change.prev_fields or {})
+            now = self.predicate(entry.labels, entry.fields)
+            if change.type == MODIFIED and change.prev is not None:
+                before = self.predicate(change.prev.labels, change.prev.fields)
                 if before and not now:
                     kind = DELETED
                 elif now and not before:
@@ -116,9 +115,9 @@ class WatchHub:
 
     def publish(self, change: Change) -> None:
         if len(self._history) == self._history.maxlen:
-            self.floor = self._history[0].rv
+            self.floor = self._history[0].entry.rv
         self._history.append(change)
-        for watcher in tuple(self._watchers.get(change.resource, ())):
+        for watcher in tuple(self._watchers.get(change.entry.resource, ())):
             watcher.offer(change)
 
     def subscribe(self, resource: str, namespace: str | None, predicate: Predicate | None,
@@ -135,7 +134,7 @@ class WatchHub:
         self._watchers.setdefault(resource, set()).add(watcher)
         if since is not None:
             for change in self._history:
-                if change.rv > since and change.resource == resource:
+                if change.entry.rv > since and change.entry.resource == resource:
                     watcher.offer(change)
         return watcher
 

@@ -30,6 +30,7 @@ from bramble.master.store import (
     VersionConflict,
 )
 from bramble.master.store.backend import Loaded, Op
+from bramble.master.store.entry import Entry
 from bramble.master.store.watch import WatchHub
 
 NS = "default"
@@ -327,10 +328,10 @@ async def test_watch_from_now_sees_later_changes_in_order(db: Path) -> None:
         await store.create("services", NS, "svc", pod("svc"))  # another resource
         await store.delete("pods", NS, "a")
         batch = await watcher.next_batch(0)
-        assert [(kind, c.name) for kind, c in batch] == [
+        assert [(kind, c.entry.name) for kind, c in batch] == [
             (ADDED, "a"), (MODIFIED, "a"), (DELETED, "a")]
-        assert batch[0][1].rv == a.rv
-        assert [c.rv for _, c in batch] == sorted(c.rv for _, c in batch)
+        assert batch[0][1].entry.rv == a.rv
+        assert [c.entry.rv for _, c in batch] == sorted(c.entry.rv for _, c in batch)
 
 
 async def test_watch_replays_from_an_rv_in_history(db: Path) -> None:
@@ -339,7 +340,7 @@ async def test_watch_replays_from_an_rv_in_history(db: Path) -> None:
         await store.create("pods", NS, "b", pod("b"))
         await store.update("pods", NS, "a", pod("a", v="2"))
         watcher = store.watch("pods", None, None, a.rv)
-        assert [(k, c.name) for k, c in await watcher.next_batch(0)] == [
+        assert [(k, c.entry.name) for k, c in await watcher.next_batch(0)] == [
             (ADDED, "b"), (MODIFIED, "a")]
         # Starting at the current rv replays nothing.
         assert await store.watch("pods", None, None, store.rv).next_batch(0) == []
@@ -350,7 +351,7 @@ async def test_watch_below_the_history_floor_is_expired(db: Path) -> None:
         rvs = [(await store.create("pods", NS, f"p{i}", pod(f"p{i}"))).rv for i in range(6)]
         # The history holds the last 3 changes: a watch from rvs[2] can be served.
         watcher = store.watch("pods", None, None, rvs[2])
-        assert [c.rv for _, c in await watcher.next_batch(0)] == rvs[3:]
+        assert [c.entry.rv for _, c in await watcher.next_batch(0)] == rvs[3:]
         with pytest.raises(Expired) as err:
             store.watch("pods", None, None, rvs[1])
         assert err.value.code == 410
@@ -366,7 +367,7 @@ async def test_watch_from_before_a_restart_is_expired(db: Path) -> None:
             store.watch("pods", None, None, first.rv)
         watcher = store.watch("pods", None, None, store.rv)
         await store.create("pods", NS, "c", pod("c"))
-        assert [c.name for _, c in await watcher.next_batch(0)] == ["c"]
+        assert [c.entry.name for _, c in await watcher.next_batch(0)] == ["c"]
 
 
 async def test_watch_filters_by_namespace(db: Path) -> None:
@@ -375,7 +376,7 @@ async def test_watch_filters_by_namespace(db: Path) -> None:
         await store.create("pods", "a", "x", pod("x", "a"))
         await store.create("pods", "b", "x", pod("x", "b"))
         await store.create("pods", "a", "y", pod("y", "a"))
-        assert [(c.namespace, c.name) for _, c in await watcher.next_batch(0)] == [
+        assert [(c.entry.namespace, c.entry.name) for _, c in await watcher.next_batch(0)] == [
             ("a", "x"), ("a", "y")]
 
 
@@ -410,7 +411,7 @@ async def test_selector_transition_to_deleted_carries_the_new_object(db: Path) -
         await store.update("pods", NS, "p", pod("p", app="db"))
         [(kind, change)] = await watcher.next_batch(0)
         assert kind == DELETED and change.type == MODIFIED
-        assert change.labels == {"app": "db"} and change.prev_labels == {"app": "web"}
+        assert change.entry.labels == {"app": "db"} and change.prev.labels == {"app": "web"}
 
 
 async def test_field_selector_transitions(db: Path) -> None:
@@ -435,20 +436,20 @@ async def test_deleted_event_carries_the_deleted_object(db: Path, final: Any) ->
         entry = await store.delete("pods", NS, "web", final=final)
         [(kind, change)] = await watcher.next_batch(0)
         assert kind == DELETED
-        obj = orjson.loads(change.raw)
+        obj = orjson.loads(change.entry.raw)
         assert obj["metadata"]["name"] == "web"
         expected_labels = {"app": "web"} if final is None else {"gone": "yes"}
         assert obj["metadata"]["labels"] == expected_labels
-        assert change.labels == expected_labels
+        assert change.entry.labels == expected_labels
         # The deletion has its own resourceVersion, shown in the object too.
-        assert obj["metadata"]["resourceVersion"] == str(change.rv) == str(entry.rv)
+        assert obj["metadata"]["resourceVersion"] == str(change.entry.rv) == str(entry.rv)
 
 
 # -- the watch hub directly -------------------------------------------------------------
 
 
 def change(rv: int, name: str = "p", kind: str = ADDED, resource: str = "pods") -> Change:
-    return Change(kind, resource, NS, name, rv, b"{}", {}, {})
+    return Change(kind, Entry(resource, NS, name, rv, b"{}", {}, {}))
 
 
 async def test_slow_watcher_is_closed_when_its_queue_is_full() -> None:
@@ -457,15 +458,15 @@ async def test_slow_watcher_is_closed_when_its_queue_is_full() -> None:
     fast = hub.subscribe("pods", None, None, None)
     hub.publish(change(1))
     hub.publish(change(2))
-    assert [c.rv for _, c in await fast.next_batch(0)] == [1, 2]
+    assert [c.entry.rv for _, c in await fast.next_batch(0)] == [1, 2]
     hub.publish(change(3))
     assert slow.closed_reason == "watcher fell too far behind"
     assert hub.watcher_count == 1
     # It still gets what it had queued, then nothing more.
-    assert [c.rv for _, c in await slow.next_batch(0)] == [1, 2]
+    assert [c.entry.rv for _, c in await slow.next_batch(0)] == [1, 2]
     hub.publish(change(4))
     assert await slow.next_batch(0) == []
-    assert [c.rv for _, c in await fast.next_batch(0)] == [3, 4]
+    assert [c.entry.rv for _, c in await fast.next_batch(0)] == [3, 4]
 
 
 async def test_watcher_overflowing_during_replay_is_not_registered() -> None:
@@ -482,7 +483,7 @@ async def test_history_floor_moves_as_the_ring_fills() -> None:
     for rv in range(1, 6):
         hub.publish(change(rv))
     assert hub.floor == 2
-    assert [c.rv for _, c in await hub.subscribe("pods", None, None, 2).next_batch(0)] == [
+    assert [c.entry.rv for _, c in await hub.subscribe("pods", None, None, 2).next_batch(0)] == [
         3, 4, 5]
     with pytest.raises(Expired):
         hub.subscribe("pods", None, None, 1)
@@ -505,7 +506,7 @@ async def test_next_batch_wakes_on_a_publish() -> None:
     waiting = asyncio.create_task(watcher.next_batch(None), name="test-watch-wait")
     await asyncio.sleep(0)
     hub.publish(change(1))
-    assert [c.rv for _, c in await waiting] == [1]
+    assert [c.entry.rv for _, c in await waiting] == [1]
 
 
 # -- a failing backend (a fake of our own seam) -------------------------------------------
