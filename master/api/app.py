@@ -276,9 +276,10 @@ class Handlers:
             obj, warnings = await self.api.create(t, body, _write_options(query), identity)
             return _respond(obj, out, 201, warnings)
         if method == "PUT" and t.name:
-            body = encoding.decode_body(await _read_body(request), request.headers.get("Content-Type"))
-            return _respond(await self.api.update(t, body, _write_options(query), identity),
-                            out)
+            body = encoding.decode_body(await _read_body(request),
+                                        request.headers.get("Content-Type"))
+            obj, warnings = await self.api.update(t, body, _write_options(query), identity)
+            return _respond(obj, out, warnings=warnings)
         if method == "PATCH" and t.name:
             code, obj = await self.api.patch(t, await _read_body(request),
                                              request.headers.get("Content-Type", ""),
@@ -359,9 +360,10 @@ class Handlers:
         if method == "GET":
             return _respond(encoding.view_one(t.rt, self.api.get(t).raw, out), out)
         if method == "PUT":
-            body = encoding.decode_body(await _read_body(request), request.headers.get("Content-Type"))
-            return _respond(await self.api.update(t, body, _write_options(query), identity),
-                            out)
+            body = encoding.decode_body(await _read_body(request),
+                                        request.headers.get("Content-Type"))
+            obj, warnings = await self.api.update(t, body, _write_options(query), identity)
+            return _respond(obj, out, warnings=warnings)
         if method == "PATCH":
             code, obj = await self.api.patch(t, await _read_body(request),
                                              request.headers.get("Content-Type", ""),

@@ -22,17 +22,17 @@ import orjson
 from bramble.kube import selectors
 from bramble.kube.errors import (
     BadRequest,
-    Conflict,
     FieldError,
+    Forbidden,
     Invalid,
-    MethodNotAllowed,
     StatusError,
+    UnsupportedMediaType,
     already_exists,
     conflict,
     not_found,
 )
 
-from ..store import Entry, KeyExists, KeyNotFound, Store, VersionConflict
+from ..store import Entry, KeyExists, Store
 from . import auth, defaults, schema, strategy, validation
 from .encoding import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, decode_body
 from .patch import apply as ssa
@@ -200,10 +200,9 @@ class ObjectAPI:
     # -- update ---------------------------------------------------------------------
 
     async def update(self, t: Target, body: Any, opts: WriteOptions,
-                     identity: auth.Identity) -> Obj:
+                     identity: auth.Identity) -> tuple[Obj, list[str]]:
         obj = self._expect_object(t.rt, body)
         warnings = self._check_fields(t.rt, obj, opts)
-        del warnings
         strategy.check_name_and_namespace(t.rt, obj, namespace=t.namespace, name=t.name)
         strategy.meta(obj).setdefault("name", t.name)
         expect = strategy.resource_version_of(obj)
@@ -212,7 +211,7 @@ class ObjectAPI:
             raise not_found(t.rt.plural, t.name, t.rt.group)
         if expect is not None and expect != current.rv:
             raise conflict(t.rt.plural, t.name, CONFLICT_MESSAGE, t.rt.group)
-        return await self._replace(t, current, obj, opts, identity)
+        return await self._replace(t, current, obj, opts, identity), warnings
 
     async def _replace(self, t: Target, current: Entry, new: Obj, opts: WriteOptions,
                        identity: auth.Identity) -> Obj:
@@ -253,7 +252,6 @@ class ObjectAPI:
                     identity: auth.Identity) -> tuple[int, Obj]:
         media = (content_type or "").split(";")[0].strip().lower()
         if media not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
-            from bramble.kube.errors import UnsupportedMediaType
             raise UnsupportedMediaType(
                 f'the body of the request was in an unknown format - accepted media types '
                 f'include: {JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}, {STRATEGIC_PATCH}')
@@ -474,16 +472,17 @@ class ObjectAPI:
         return body
 
     def _check_fields(self, rt: ResourceType, obj: Obj, opts: WriteOptions) -> list[str]:
-        if opts.field_validation == "Ignore":
-            return []
-        unknown = schema.unknown_fields(rt.key, obj)
-        if not unknown:
-            return []
+        """Refuse unknown fields (Strict) or drop them, returning warnings (Warn) or not
+        (Ignore). Modifies `obj`: what the schema does not declare is never stored."""
         if opts.field_validation == "Strict":
-            listed = ", ".join(e.message() for e in unknown)
-            raise BadRequest(f"strict decoding error: {listed}",
-                             causes=[e.cause() for e in unknown], kind=rt.kind)
-        return [e.message() for e in unknown]
+            unknown = schema.unknown_fields(rt.key, obj)
+            if unknown:
+                listed = ", ".join(e.message() for e in unknown)
+                raise BadRequest(f"strict decoding error: {listed}",
+                                 causes=[e.cause() for e in unknown], kind=rt.kind)
+            return []
+        dropped = schema.prune_unknown_fields(rt.key, obj)
+        return [e.message() for e in dropped] if opts.field_validation == "Warn" else []
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         errors = validation.validate(rt.key, obj, old)
@@ -497,7 +496,6 @@ class ObjectAPI:
         if ns is None:
             raise not_found("namespaces", t.namespace)
         if ns.obj().get("metadata", {}).get("deletionTimestamp"):
-            from bramble.kube.errors import Forbidden
             what = f'{t.rt.plural} "{name}"' if name else t.rt.plural
             raise Forbidden(f"{what} is forbidden: unable to create new content in namespace "
                             f"{t.namespace} because it is being terminated",
@@ -505,7 +503,6 @@ class ObjectAPI:
 
 
 def _forbidden_namespace(name: str) -> StatusError:
-    from bramble.kube.errors import Forbidden
     return Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                      kind="namespaces", name=name)
 
@@ -533,6 +530,3 @@ def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
         raise BadRequest("continue key is not valid: decode the token from a previous list "
                          "response, unchanged") from None
 
-
-__all__ = ["CONFLICT_MESSAGE", "Conflict", "KeyNotFound", "MethodNotAllowed", "ObjectAPI",
-           "Target", "VersionConflict", "WriteOptions"]

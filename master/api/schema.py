@@ -677,28 +677,44 @@ def unknown_fields(kind_key: str, obj: Any) -> list[FieldError]:
     root = kind_field(kind_key)
     errors: list[FieldError] = []
     if root is not None:
-        _walk_unknown(obj, root, "", errors)
+        _walk_unknown(obj, root, "", errors, prune=False)
     return errors
 
 
-def _walk_unknown(value: Any, field: Field, path: str, errors: list[FieldError]) -> None:
+def prune_unknown_fields(kind_key: str, obj: Any) -> list[FieldError]:
+    """Remove, in place, every field `unknown_fields` reports, and return those errors.
+
+    The apiserver decodes into typed structs, which drops what they do not declare; an
+    unknown field is therefore never stored, whether the request was warned or not.
+    """
+    root = kind_field(kind_key)
+    errors: list[FieldError] = []
+    if root is not None:
+        _walk_unknown(obj, root, "", errors, prune=True)
+    return errors
+
+
+def _walk_unknown(value: Any, field: Field, path: str, errors: list[FieldError], *,
+                  prune: bool) -> None:
     if field.type == "object" and isinstance(value, dict):
         fields = STRUCTS[field.ref or ""]
-        for name, child in value.items():
+        for name, child in list(value.items()):
             sub = f"{path}.{name}" if path else name
             declared = fields.get(name)
             if declared is None:
                 errors.append(unknown_field(sub))
+                if prune:
+                    del value[name]
             else:
-                _walk_unknown(child, declared, sub, errors)
+                _walk_unknown(child, declared, sub, errors, prune=prune)
     elif field.type == "array" and isinstance(value, list) and field.ref:
         element = Field("object", ref=field.ref)
         for i, item in enumerate(value):
-            _walk_unknown(item, element, f"{path}[{i}]", errors)
+            _walk_unknown(item, element, f"{path}[{i}]", errors, prune=prune)
     elif field.type == "map" and isinstance(value, dict) and field.ref:
         element = Field("object", ref=field.ref)
         for key, item in value.items():
-            _walk_unknown(item, element, f"{path}[{key}]", errors)
+            _walk_unknown(item, element, f"{path}[{key}]", errors, prune=prune)
 
 
 # --- OpenAPI v3

@@ -453,3 +453,21 @@ async def test_service_update_keeps_allocated_ip_and_node_port(api: Api) -> None
     assert updated["spec"]["clusterIP"] == "10.43.0.20"
     assert updated["spec"]["ports"][0]["nodePort"] == 30080
     assert updated["spec"]["selector"] == {"app": "w2"}
+
+
+async def test_unknown_fields_warn_by_default(api: Api, master: MasterHandle) -> None:
+    body = pod("warned")
+    body["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    async with api.s.post(master.url + PODS, json=body, headers=master.headers(),
+                          ssl=master.ssl_context()) as r:
+        assert r.status == 201
+        assert r.headers.getall("Warning") == [
+            '299 - "unknown field \\"spec.containers[0].imagePullPolicyy\\""'] or any(
+            "spec.containers[0].imagePullPolicyy" in w for w in r.headers.getall("Warning"))
+        created = await r.json()
+    assert "imagePullPolicyy" not in json.dumps(created)
+    created["spec"]["bogus"] = 1
+    async with api.s.put(f"{master.url}{PODS}/warned", json=created,
+                         headers=master.headers(), ssl=master.ssl_context()) as r:
+        assert r.status == 200
+        assert any("spec.bogus" in w for w in r.headers.getall("Warning"))

@@ -552,3 +552,19 @@ def test_child_and_element_fields_walk_the_schema() -> None:
     labels = schema.field_of("ObjectMeta", "labels")
     assert schema.child_field(labels, "anything") == schema.Field("string")
     assert schema.child_field(schema.ANY, "x") is None
+
+
+def test_prune_unknown_fields_removes_exactly_what_unknown_fields_reports() -> None:
+    from bramble.master.api.schema import prune_unknown_fields
+
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "x": 1},
+           "spec": {"replicaz": 3, "template": {"spec": {"containers": [
+               {"name": "c", "image": "i", "imagePullPolicyy": "Always"}]}}}}
+    expected = [e.field for e in unknown_fields("apps/v1/Deployment", obj)]
+    removed = [e.field for e in prune_unknown_fields("apps/v1/Deployment", obj)]
+    assert removed == expected == ["metadata.x", "spec.replicaz",
+                                   "spec.template.spec.containers[0].imagePullPolicyy"]
+    assert obj == {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                   "spec": {"template": {"spec": {"containers": [{"name": "c",
+                                                                   "image": "i"}]}}}}
+    assert unknown_fields("apps/v1/Deployment", obj) == []
