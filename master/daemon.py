@@ -153,7 +153,8 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
         commits.inc()
 
     store = Store(TinyDBBackend(data_dir / STORE_FILE, fsync=config.fsync), Indexer(registry),
-                  on_commit=on_commit, history=config.watch_history)
+                  on_commit=on_commit, history=config.watch_history,
+                  volatile=registry.volatile)
     await store.open()
     stack.push_async_callback(store.close)
     store.start()

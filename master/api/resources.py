@@ -93,10 +93,15 @@ RESOURCES: tuple[ResourceType, ...] = (
                  subresources=("status",)),
     ResourceType("batch", "v1", "Job", "jobs", True, (), _WORKLOAD,
                  subresources=("status",), selectable_fields=("status.successful",)),
+    # Node heartbeats: renewed every few seconds by every node, worthless after a restart
+    # (nodes renew again within seconds), so they never touch the SD card.
+    ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, volatile=True,
+                 spec_fields=()),
 )
 
 # The API groups bramble serves besides core, in discovery order.
-GROUPS: tuple[tuple[str, str], ...] = (("apps", "v1"), ("batch", "v1"))
+GROUPS: tuple[tuple[str, str], ...] = (("apps", "v1"), ("batch", "v1"),
+                                       ("coordination.k8s.io", "v1"))
 
 
 class Registry:
@@ -112,6 +117,11 @@ class Registry:
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
         return self._by_kind.get((api_version, kind))
+
+    @property
+    def volatile(self) -> frozenset[str]:
+        """Store resources kept in memory only."""
+        return frozenset(r.qualified for r in self.all if r.volatile)
 
     def in_group(self, group: str, version: str) -> list[ResourceType]:
         return [r for r in self.all if r.group == group and r.version == version]

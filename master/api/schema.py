@@ -580,8 +580,19 @@ _AUTOSCALING = {
     "ScaleStatus": {"replicas": INTEGER, "selector": STRING},
 }
 
+# coordination.k8s.io/v1: node agents renew a Lease as their heartbeat.
+_COORDINATION = {
+    "Lease": _kind(spec=obj("LeaseSpec")),
+    "LeaseSpec": {
+        "acquireTime": MICROTIME, "holderIdentity": STRING, "leaseDurationSeconds": INTEGER,
+        "leaseTransitions": INTEGER, "preferredHolder": STRING, "renewTime": MICROTIME,
+        "strategy": STRING,
+    },
+}
+
 _PACKAGES = (
     ("io.k8s.apimachinery.pkg.apis.meta.v1.", _META),
+    ("io.k8s.api.coordination.v1.", _COORDINATION),
     ("io.k8s.api.core.v1.", _CORE),
     ("io.k8s.api.apps.v1.", _APPS),
     ("io.k8s.api.batch.v1.", _BATCH),
@@ -621,6 +632,7 @@ KINDS: Mapping[str, str] = MappingProxyType({
     "apps/v1/ReplicaSet": "ReplicaSet",
     "apps/v1/DaemonSet": "DaemonSet",
     "batch/v1/Job": "Job",
+    "coordination.k8s.io/v1/Lease": "Lease",
     "autoscaling/v1/Scale": "Scale",
     "meta.k8s.io/v1/DeleteOptions": "DeleteOptions",
     # kubectl sends DeleteOptions as apiVersion v1.

@@ -471,3 +471,29 @@ async def test_unknown_fields_warn_by_default(api: Api, master: MasterHandle) ->
                          headers=master.headers(), ssl=master.ssl_context()) as r:
         assert r.status == 200
         assert any("spec.bogus" in w for w in r.headers.getall("Warning"))
+
+
+async def test_leases_are_kept_in_memory_only(api: Api, master: MasterHandle) -> None:
+    """Heartbeats (Leases) cost no disk writes, yet keep resourceVersions in order."""
+    leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+    store = master.running.store  # type: ignore[union-attr]
+    db = master.data_dir / "store.db"
+    size_before = db.stat().st_size
+    code, lease = await api.call("POST", leases, {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "pi1"}, "spec": {"holderIdentity": "pi1",
+                                              "leaseDurationSeconds": 40}})
+    assert code == 201, lease
+    # The first volatile write reserves a block of resourceVersions: one small record.
+    assert db.stat().st_size - size_before < 100
+    size_before = db.stat().st_size
+    for i in range(20):
+        code, lease = await api.call("PATCH", f"{leases}/pi1", {"spec": {
+            "renewTime": f"2026-01-01T00:00:{i:02d}.000000Z"}},
+            ctype="application/merge-patch+json")
+        assert code == 200
+    assert db.stat().st_size == size_before
+    code, cm = await api.call("POST", "/api/v1/namespaces/default/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "after-leases"}})
+    assert int(cm["metadata"]["resourceVersion"]) > int(lease["metadata"]["resourceVersion"])
+    assert store.rv >= int(cm["metadata"]["resourceVersion"])
