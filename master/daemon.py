@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import signal
 import socket
 import ssl
+import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +127,19 @@ async def refresh_credentials(config: MasterConfig, creds: pki.Credentials,
                      extra={"not_after": fresh.server_not_after.isoformat()})
 
 
+async def _make_credentials(data_dir: Path, port: int, names: list[str],
+                            addresses: list[str]) -> None:
+    """Create keys and certificates in a child process: `cryptography` costs ~14 MB that
+    a Pi master would otherwise carry for its whole life after its first start."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bramble.master.pki", str(data_dir), str(port),
+        json.dumps(names), json.dumps(addresses), stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise pki.PKIError(err.decode().strip() or
+                           f"creating the cluster's certificates failed ({proc.returncode})")
+
+
 def _authenticator(data_dir: Path) -> auth.Authenticator:
     table = pki.load_token_table(data_dir)
     return auth.Authenticator({digest: auth.Identity(i.user, tuple(i.groups))
@@ -137,6 +152,8 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     names, addresses = await asyncio.to_thread(host_identity)
+    if not await asyncio.to_thread(pki.certificates_current, data_dir, names, addresses):
+        await _make_credentials(data_dir, config.port, names, addresses)
     creds = await asyncio.to_thread(pki.ensure_credentials, data_dir, names, addresses,
                                     config.port)
     registry = Registry()

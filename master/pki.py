@@ -34,6 +34,7 @@ import ipaddress
 import json
 import secrets
 import ssl
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,6 +187,21 @@ def ensure_credentials(data_dir: Path, hostnames: list[str], addresses: list[str
         server_dns_names=tuple(meta["dns"]),
         server_ip_addresses=tuple(meta["ips"]),
     )
+
+
+def certificates_current(data_dir: Path, hostnames: list[str], addresses: list[str], *,
+                         now: datetime | None = None) -> bool:
+    """True when `ensure_credentials` would make no key or certificate (so it will not
+    import `cryptography`). Cheap: reads only the small files."""
+    data_dir = Path(data_dir)
+    if not ((data_dir / _CA_CERT).exists() and (data_dir / _CA_KEY).exists()):
+        return False
+    meta = _read_meta(data_dir / _SERVER_META)
+    if meta is None:
+        return False
+    dns_names, ip_addresses = subject_alt_names(hostnames, addresses)
+    return not _needs_reissue(meta, (data_dir / _CA_CERT).read_text(), dns_names,
+                              ip_addresses, now or datetime.now(UTC))
 
 
 def subject_alt_names(hostnames: list[str], addresses: list[str]) -> tuple[list[str], list[str]]:
@@ -418,3 +434,21 @@ def _make_server_cert(data_dir: Path, dns_names: list[str], ip_addresses: list[s
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return key_pem, cert.public_bytes(serialization.Encoding.PEM), not_after
+
+
+def _main(argv: list[str]) -> int:
+    """`python -m bramble.master.pki DATA_DIR PORT HOSTNAMES_JSON ADDRESSES_JSON`: make
+    what is missing. The master runs this as a child process so that the ~14 MB of
+    `cryptography` never stays in the long-running daemon."""
+    data_dir, port, hostnames, addresses = argv
+    try:
+        ensure_credentials(Path(data_dir), json.loads(hostnames), json.loads(addresses),
+                           int(port))
+    except PKIError as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -268,3 +268,21 @@ def test_files_are_private_even_with_a_permissive_umask(data_dir: Path) -> None:
     finally:
         os.umask(old)
     assert all(mode(p) == 0o600 for p in data_dir.rglob("*") if p.is_file())
+
+
+def test_certificates_current_tells_when_nothing_needs_making(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert not pki.certificates_current(data, ["pi"], ["192.0.2.10"])
+    pki.ensure_credentials(data, ["pi"], ["192.0.2.10"], 6443)
+    assert pki.certificates_current(data, ["pi"], ["192.0.2.10"])
+    # A new DHCP address must be in the certificate: re-issue needed.
+    assert not pki.certificates_current(data, ["pi"], ["192.0.2.11"])
+
+
+def test_credentials_made_by_the_child_process_entry_point(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    proc = subprocess.run([sys.executable, "-m", "bramble.master.pki", str(data), "6443",
+                           '["pi"]', '["192.0.2.10"]'], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert pki.certificates_current(data, ["pi"], ["192.0.2.10"])
+    assert (data / "admin.kubeconfig").stat().st_mode & 0o777 == 0o600
