@@ -32,7 +32,7 @@ from bramble.log import setup as setup_logging
 from bramble.memory import tune_allocator
 
 from . import pki
-from .api import auth
+from .api import auth, nodeapi
 from .api.app import Settings, build_app
 from .api.resources import Registry
 from .api.rest import Indexer, ObjectAPI, Target, WriteOptions
@@ -42,7 +42,7 @@ from .store import Store, TinyDBBackend
 
 log = logging.getLogger(__name__)
 
-BUILTIN_NAMESPACES = ("default", "kube-system")
+BUILTIN_NAMESPACES = ("default", "kube-system", "kube-node-lease")
 STORE_FILE = "store.db"
 ADMIN = auth.Identity("bramble-admin", (auth.ADMIN_GROUP,))
 
@@ -178,7 +178,8 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
     api = ObjectAPI(store, registry)
     await _ensure_namespaces(api)
 
-    app = build_app(api, _authenticator(data_dir), metrics, config.settings)
+    app = build_app(api, _authenticator(data_dir), metrics, config.settings,
+                    join=nodeapi.JoinSettings(data_dir, creds.ca_pem, creds.join_token))
     runner = web.AppRunner(app, shutdown_timeout=config.shutdown_timeout, access_log=None,
                            handle_signals=False)
     await runner.setup()

@@ -34,7 +34,7 @@ from bramble.kube.errors import (
 )
 
 from ..metrics import Registry as MetricsRegistry
-from . import auth, encoding
+from . import auth, encoding, nodeapi
 from .discovery import Discovery, wants_aggregated
 from .openapi import OpenAPI
 from .resources import Registry
@@ -437,7 +437,8 @@ class Handlers:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def make_middlewares(authn: auth.Authenticator, metrics: ApiMetrics | None):
+def make_middlewares(authn: auth.Authenticator, metrics: ApiMetrics | None,
+                     public_paths: frozenset[str] = UNAUTHENTICATED_PATHS):
     @web.middleware
     async def status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -475,7 +476,7 @@ def make_middlewares(authn: auth.Authenticator, metrics: ApiMetrics | None):
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in UNAUTHENTICATED_PATHS:
+        if request.path in public_paths:
             return await handler(request)
         identity = authn.authenticate(request.headers.get("Authorization"))
         if identity is None:
@@ -487,11 +488,13 @@ def make_middlewares(authn: auth.Authenticator, metrics: ApiMetrics | None):
 
 
 def build_app(api: ObjectAPI, authn: auth.Authenticator, metrics: MetricsRegistry,
-              settings: Settings | None = None) -> web.Application:
+              settings: Settings | None = None,
+              join: nodeapi.JoinSettings | None = None) -> web.Application:
     settings = settings or Settings()
     api_metrics = ApiMetrics(metrics, api)
+    public = UNAUTHENTICATED_PATHS | nodeapi.PUBLIC_PATHS
     app = web.Application(client_max_size=MAX_BODY,
-                          middlewares=make_middlewares(authn, api_metrics))
+                          middlewares=make_middlewares(authn, api_metrics, public))
     app[API_KEY] = api
     app[AUTHN_KEY] = authn
     app[METRICS_KEY] = metrics
@@ -512,6 +515,8 @@ def build_app(api: ObjectAPI, authn: auth.Authenticator, metrics: MetricsRegistr
     app.router.add_get("/metrics", render_metrics)
     app.router.add_get("/openapi/v3", handlers.openapi_index)
     app.router.add_get("/openapi/v3/{gv:.+}", handlers.openapi_doc)
+    # Node join, usage reports and metrics.k8s.io (nodeapi.py): before the /apis catch-all.
+    nodeapi.add_routes(app, api, authn, IDENTITY, handlers.discovery, join)
     app.router.add_route("*", "/api", handlers.resource)
     app.router.add_route("*", "/apis", handlers.resource)
     app.router.add_route("*", "/api/{tail:.*}", handlers.resource)

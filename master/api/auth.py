@@ -86,7 +86,11 @@ _NODE_RULES: dict[tuple[str, str, str], frozenset[str]] = {
     ("", "namespaces", ""): _READ,
     ("", "configmaps", ""): frozenset({"get"}),
     ("", "secrets", ""): frozenset({"get"}),
+    # The heartbeat: a node renews the Lease named after it in kube-node-lease.
+    ("coordination.k8s.io", "leases", ""): frozenset({"get", "create", "update", "patch"}),
 }
+
+NODE_LEASE_NAMESPACE = "kube-node-lease"
 
 
 def authorize(identity: Identity, attrs: Attributes) -> None:
@@ -100,6 +104,11 @@ def authorize(identity: Identity, attrs: Attributes) -> None:
             if attrs.resource == "nodes" and attrs.verb not in _READ and attrs.name not in (
                     "", node):
                 raise _forbidden(identity, attrs, f"node {node!r} may only change itself")
+            if attrs.resource == "leases" and (attrs.namespace != NODE_LEASE_NAMESPACE
+                                               or attrs.name not in ("", node)):
+                raise _forbidden(identity, attrs,
+                                 f"node {node!r} may only use its own lease in "
+                                 f"{NODE_LEASE_NAMESPACE}")
             return
     raise _forbidden(identity, attrs)
 
@@ -118,6 +127,9 @@ def admit(identity: Identity, resource: str, old: dict[str, Any] | None,
                             f'"{obj.get("metadata", {}).get("name")}"')
         if resource == "pods" and obj.get("spec", {}).get("nodeName") != node:
             raise Forbidden(f'node "{node}" can only update pods bound to it')
+        if resource == "leases.coordination.k8s.io" and obj.get("metadata", {}).get(
+                "name") != node:
+            raise Forbidden(f'node "{node}" may only use its own lease')
 
 
 def _forbidden(identity: Identity, attrs: Attributes, why: str = "") -> Forbidden:

@@ -41,6 +41,9 @@ from .resources import Registry, ResourceType
 
 Obj = dict[str, Any]
 
+# Built-in namespaces the cluster itself needs (node heartbeats live in kube-node-lease).
+PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-node-lease"})
+
 CONFLICT_MESSAGE = ("the object has been modified; please apply your changes to the latest "
                     "version and try again")
 
@@ -323,7 +326,7 @@ class ObjectAPI:
                            f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                            f"{current.rv}", t.rt.group)
         auth.admit(identity, t.resource, obj, None)
-        if t.rt.kind == "Namespace" and t.name in ("default", "kube-system"):
+        if t.rt.kind == "Namespace" and t.name in PROTECTED_NAMESPACES:
             raise _forbidden_namespace(t.name)
         propagation = options.get("propagationPolicy")
         if options.get("orphanDependents") is True and propagation is None:

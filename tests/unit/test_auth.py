@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bramble.kube.errors import Forbidden
+from bramble.master.api import auth
 from bramble.master.api.auth import Attributes, Authenticator, Identity, admit, authorize
 
 ADMIN = Identity("admin", ("system:masters", "system:authenticated"))
@@ -249,3 +250,24 @@ def test_admit_messages(resource: str, old: dict, message: str) -> None:
     with pytest.raises(Forbidden) as err:
         admit(PI1, resource, old, None)
     assert err.value.message == message
+
+
+@pytest.mark.parametrize(("namespace", "name", "verb", "allowed"), [
+    ("kube-node-lease", "pi1", "update", True),
+    ("kube-node-lease", "pi1", "create", True),
+    ("kube-node-lease", "", "create", True),  # create names the lease in its body (admit)
+    ("kube-node-lease", "pi2", "update", False),  # another node's heartbeat
+    ("default", "pi1", "update", False),
+    ("kube-node-lease", "pi1", "delete", False),
+])
+def test_node_may_renew_only_its_own_lease(namespace: str, name: str, verb: str,
+                                           allowed: bool) -> None:
+    node = auth.Identity("system:node:pi1", (auth.NODES_GROUP,))
+    attrs = auth.Attributes(verb, "coordination.k8s.io", "leases", "", namespace, name)
+    if allowed:
+        auth.authorize(node, attrs)
+    else:
+        with pytest.raises(Forbidden):
+            auth.authorize(node, attrs)
+    with pytest.raises(Forbidden):
+        auth.admit(node, "leases.coordination.k8s.io", None, {"metadata": {"name": "pi2"}})
