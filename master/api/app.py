@@ -380,7 +380,12 @@ class Handlers:
         predicate = self.api.filters(t, query.get("labelSelector"), query.get("fieldSelector"))
         rv_param = query.get("resourceVersion", "")
         store = self.api.store
-        if rv_param in ("", "0"):
+        # WatchList (kubectl >= 1.35 waits this way): the current objects as ADDED, then a
+        # bookmark annotated k8s.io/initial-events-end, then changes.
+        send_initial = query.get("sendInitialEvents") in ("true", "1")
+        if send_initial and not bookmarks:
+            raise BadRequest("sendInitialEvents requires allowWatchBookmarks=true")
+        if rv_param in ("", "0") or send_initial:
             # "Get state and start at most recent": the current objects as ADDED, then
             # changes. Listing and subscribing without an await between them is atomic.
             initial = [e for e in store.list(t.resource, t.namespace or None)
@@ -403,6 +408,9 @@ class Handlers:
             if initial:
                 await resp.write(b"".join(encoding.watch_line("ADDED", t.rt, e.raw, out,
                                                               include) for e in initial))
+            if send_initial:
+                await resp.write(encoding.bookmark_line(t.rt, store.rv,
+                                                        initial_events_end=True))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + (timeout if timeout is not None
                                       else self.settings.default_watch_timeout)

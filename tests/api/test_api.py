@@ -497,3 +497,22 @@ async def test_leases_are_kept_in_memory_only(api: Api, master: MasterHandle) ->
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "after-leases"}})
     assert int(cm["metadata"]["resourceVersion"]) > int(lease["metadata"]["resourceVersion"])
     assert store.rv >= int(cm["metadata"]["resourceVersion"])
+
+
+async def test_watch_list_sends_initial_events_then_a_bookmark(api: Api,
+                                                              master: MasterHandle) -> None:
+    """kubectl >= 1.35 waits (e.g. in delete) with sendInitialEvents and needs the
+    initial-events-end bookmark before it trusts the stream."""
+    await api.call("POST", PODS, pod("wl"))
+    lines = []
+    async with api.s.get(master.url + PODS, params={
+            "watch": "1", "sendInitialEvents": "true", "allowWatchBookmarks": "true",
+            "resourceVersionMatch": "NotOlderThan", "timeoutSeconds": "1",
+            "fieldSelector": "metadata.name=wl"},
+            headers=master.headers(), ssl=master.ssl_context()) as r:
+        async for line in r.content:
+            lines.append(json.loads(line))
+    assert [(e["type"], e["object"]["metadata"].get("name")) for e in lines[:2]] == [
+        ("ADDED", "wl"), ("BOOKMARK", None)]
+    assert lines[1]["object"]["metadata"]["annotations"] == {
+        "k8s.io/initial-events-end": "true"}
