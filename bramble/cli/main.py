@@ -12,6 +12,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 PROG = "bramble"
@@ -55,6 +56,18 @@ def _master_flags(p: argparse.ArgumentParser) -> None:
                    help="show tracebacks for errors")
 
 
+def _node_flags(p: argparse.ArgumentParser, *, for_up: bool) -> None:
+    p.add_argument("--podman-socket", metavar="PATH",
+                   help="use this Podman API socket (e.g. systemd's podman.socket) instead "
+                        "of starting a bramble-owned `podman system service`")
+    p.add_argument("--max-pods", type=int, default=110, help="pods this node runs at most")
+    p.add_argument("--allow-privileged", action="store_true",
+                   help="let pods run privileged containers on this node")
+    if not for_up:
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks for errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="bramble: a small Kubernetes-shaped cluster for "
                      "Raspberry Pis.", parents=[_common()])
@@ -65,9 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("master", help="run the control plane (API server) on this machine")
     _master_flags(p)
-    p = sub.add_parser("up", help="run everything this machine should run (for now the "
-                       "master; the node agent joins `up` later)")
+    p = sub.add_parser("up", help="run the master and a node on this machine, in one process")
     _master_flags(p)
+    _node_flags(p, for_up=True)
+
+    p = sub.add_parser("node", help="run the node agent: join a master and run its pods here")
+    p.add_argument("--master", required=True, metavar="URL",
+                   help="the master's API, e.g. https://bramble.local:6443")
+    p.add_argument("--token", default="", metavar="JOIN_TOKEN",
+                   help="the cluster's join token (the master's data dir has it in "
+                        "join-token); needed only the first time")
+    p.add_argument("--name", default="", help="the node's name (default: the hostname)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where the node keeps its credential, Podman storage and pod volumes "
+                        "(default: /var/lib/bramble/node as root, else "
+                        "~/.local/share/bramble/node)")
+    _node_flags(p, for_up=False)
 
     p = sub.add_parser("get", parents=[client], help="list objects as a table, YAML or JSON")
     p.add_argument("targets", nargs="+", metavar="TYPE[/NAME]",
@@ -143,8 +169,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = bool(_flag(args, "debug", False))
     try:
-        if args.command in ("master", "up"):
+        if args.command == "master":
             return _run_master(args)
+        if args.command in ("node", "up"):
+            return _run_node(args)
         return _run_client(args)
     except KeyboardInterrupt:
         return 130
@@ -167,7 +195,7 @@ def user_message(err: BaseException) -> str | None:
         return f"Error from server ({err.reason}): {err.message}"
     names = {cls.__name__ for cls in type(err).__mro__}
     if names & {"ClientError", "KubeconfigError", "ManifestError", "UnknownResource",
-                "UsageError", "PKIError"}:
+                "UsageError", "PKIError", "ContainerRuntimeError", "JoinError", "VolumeError"}:
         return f"error: {err}"
     if isinstance(err, OSError):
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""
@@ -187,6 +215,38 @@ def _run_master(args: argparse.Namespace) -> int:
         raise _usage(f"the master is not available in this installation ({err})") from err
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_master_data_dir()
     return int(run_master(MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port)))
+
+
+def _node_data_dir(args: argparse.Namespace) -> Path:
+    from bramble.kubeconfig import default_master_data_dir
+
+    if getattr(args, "data_dir", None) and args.command == "node":
+        return Path(args.data_dir).expanduser()
+    # Beside the master's: /var/lib/bramble/node as root, ~/.local/share/bramble/node else.
+    return default_master_data_dir().parent / "node"
+
+
+def _run_node(args: argparse.Namespace) -> int:
+    from bramble.node.agent import NodeConfig
+
+    node = NodeConfig(
+        data_dir=_node_data_dir(args), master=getattr(args, "master", ""),
+        token=getattr(args, "token", ""), name=getattr(args, "name", ""),
+        podman_socket=Path(args.podman_socket) if args.podman_socket else None,
+        max_pods=args.max_pods, allow_privileged=args.allow_privileged)
+    if args.command == "node":
+        from bramble.node.agent import run as run_node
+
+        return int(run_node(node))
+    from bramble.kubeconfig import default_master_data_dir
+    from bramble.master.daemon import MasterConfig
+    from bramble.up import run as run_up
+
+    master_dir = (Path(args.data_dir).expanduser() if args.data_dir
+                  else default_master_data_dir())
+    if args.data_dir:
+        node.data_dir = master_dir.parent / "node"
+    return int(run_up(MasterConfig(data_dir=master_dir, bind=args.bind, port=args.port), node))
 
 
 def _usage(message: str) -> Exception:

@@ -1,0 +1,211 @@
+"""`bramble node`: the node agent (the kubelet of a Pi), its startup, supervision and stop.
+
+Startup: data dir -> join (or reuse this node's kubeconfig) -> Podman (our own service
+under the data dir, or an existing socket) and its network -> the Node registered ->
+pods: list and watch the pods bound here, adopt what already runs, remove what the API
+no longer has. Root tasks (named; if one dies the agent stops and systemd restarts it):
+the status reporter, the pod source, the runtime event stream, the shutdown trigger.
+
+Stopping leaves the pods running: a restarted agent adopts them (their containers carry
+bramble's labels), so a Pi's agent upgrade or crash does not restart its workloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections import defaultdict
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bramble.client import Client
+from bramble.kube.quantity import format_quantity
+
+from . import host as hostmod
+from .join import join
+from .podsource import PodSource
+from .runtime.podman import PodmanRuntime, PodmanService
+from .runtime.types import (
+    LABEL_CONTAINER_NAME,
+    LABEL_MANAGED,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+)
+from .status import Intervals, NodeStatusReporter
+from .sync import PodSyncer
+from .volumes import PodVolumes
+from .workers import PodWorkers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeConfig:
+    data_dir: Path
+    master: str  # https://host:port
+    token: str = ""  # the cluster's join token (needed only for the first start)
+    name: str = ""  # default: the hostname
+    podman_socket: Path | None = None  # attach to this service instead of starting ours
+    network: str = "bramble"
+    # The first /24 of the cluster CIDR (the master hands out per-node subnets later);
+    # never 10.88.0.0/16, Podman's own default network.
+    subnet: str = "10.42.0.0/24"
+    max_pods: int = 110
+    reserved_cpu_m: int = 100
+    reserved_memory: int = 128 * 1024 * 1024
+    allow_privileged: bool = False
+    heartbeat_seconds: float = 5.0
+    # Run Podman inside something, e.g. ("nsenter", "--net=/run/netns/pi1") in tests
+    # where each "Pi" is a network namespace.
+    podman_prefix: tuple[str, ...] = ()
+
+    @property
+    def node_name(self) -> str:
+        return self.name or socket.gethostname().lower()
+
+
+@dataclass
+class RunningNode:
+    name: str
+    runtime: PodmanRuntime
+    client: Client
+    workers: PodWorkers
+    source: PodSource
+    reporter: NodeStatusReporter
+
+
+async def _pod_usage(runtime: PodmanRuntime, previous: dict[str, tuple[float, int]]
+                     ) -> list[dict[str, Any]]:
+    """Per-pod, per-container cpu (nanocores over the last interval) and memory."""
+    stats = await runtime.stats()
+    observed = await runtime.observe({LABEL_MANAGED: "true"})
+    now = time.monotonic()
+    pods: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for pod in observed.values():
+        for c in pod.containers:
+            if c.id not in stats or c.state != "running":
+                continue
+            cpu_ns, mem = stats[c.id]
+            before = previous.get(c.id)
+            previous[c.id] = (now, cpu_ns)
+            nanocores = 0
+            if before is not None and now > before[0]:
+                nanocores = int(max(cpu_ns - before[1], 0) / (now - before[0]))
+            key = (c.labels.get(LABEL_POD_NAMESPACE, ""), c.labels.get(LABEL_POD_NAME, ""))
+            pods[key].append({"name": c.labels.get(LABEL_CONTAINER_NAME, c.name), "usage": {
+                "cpu": f"{nanocores}n", "memory": format_quantity(mem, "BinarySI")}})
+    return [{"namespace": ns, "name": name, "containers": containers}
+            for (ns, name), containers in pods.items() if ns and name]
+
+
+async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    name = config.node_name
+    kubeconfig = await join(config.master, config.token, name, data_dir)
+    client = await stack.enter_async_context(Client.from_kubeconfig(kubeconfig))
+
+    service = PodmanService(None if config.podman_socket else data_dir / "podman",
+                            socket_path=config.podman_socket,
+                            command_prefix=config.podman_prefix)
+    await service.start()
+    # Stopping the service does not stop containers (conmon keeps them): pods survive.
+    stack.push_async_callback(service.close)
+    runtime = PodmanRuntime(service.socket_path, config.network, config.subnet,
+                            oom_flag_dir=service.oom_flag_dir)
+    stack.push_async_callback(runtime.close)
+    await runtime.ensure_network()
+    version = await runtime.version()
+
+    host = hostmod.LocalHost(data_dir, reserved_cpu_m=config.reserved_cpu_m,
+                             reserved_memory=config.reserved_memory, max_pods=config.max_pods)
+    usage_state: dict[str, tuple[float, int]] = {}
+    reporter = NodeStatusReporter(
+        client, name, host, f"podman://{version}",
+        intervals=Intervals(heartbeat=config.heartbeat_seconds),
+        pod_usage=lambda: _pod_usage(runtime, usage_state))
+    master_host = config.master.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    host_ip = hostmod.source_address(master_host) or "127.0.0.1"
+    syncer = PodSyncer(runtime, client, PodVolumes(data_dir / "pods"), node_name=name,
+                       host_ip=host_ip, allow_privileged=config.allow_privileged)
+    stack.push_async_callback(syncer.close)
+    workers = PodWorkers(syncer.sync)
+    stack.push_async_callback(workers.stop)
+    source = PodSource(client, name, workers.update)
+    return RunningNode(name, runtime, client, workers, source, reporter)
+
+
+async def _runtime_events(node: RunningNode) -> None:
+    """React to container exits at once (Podman's events), not at the next resync."""
+    while True:
+        async for event in node.runtime.events():
+            if event.pod_uid:
+                node.workers.poke(event.pod_uid)
+        await asyncio.sleep(1)  # the stream ended (service restarted): follow it again
+
+
+async def _adopt_and_collect(node: RunningNode) -> None:
+    """After the first list: pods still in the API are adopted by their workers (which
+    find their running containers); pods the API no longer has - deleted while this agent
+    was down - are stopped and removed."""
+    await node.source.synced.wait()
+    observed = await node.runtime.observe({LABEL_MANAGED: "true"})
+    for uid in observed:
+        if uid not in node.source.pods:
+            log.info("removing a pod deleted while the agent was away",
+                     extra={"pod_uid": uid})
+            node.workers.update(uid, None)
+    # Stay running until cancelled: a root task that returns would stop the agent.
+    await asyncio.Event().wait()
+
+
+async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
+                started: asyncio.Future[RunningNode] | None = None) -> None:
+    shutdown = shutdown or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        node = await start(config, stack)
+        if started is not None and not started.done():
+            started.set_result(node)
+        roots = {
+            asyncio.create_task(shutdown.wait(), name="shutdown-trigger"),
+            asyncio.create_task(node.reporter.run(), name="node-status"),
+            asyncio.create_task(node.source.run(), name="pod-source"),
+            asyncio.create_task(_runtime_events(node), name="runtime-events"),
+            asyncio.create_task(_adopt_and_collect(node), name="adopt-and-collect"),
+        }
+        log.info("node agent ready", extra={"node": node.name, "master": config.master})
+        done, pending = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            if task.get_name() != "shutdown-trigger" and task.exception() is not None:
+                log.critical("a root task failed; stopping", extra={"task": task.get_name()})
+                raise task.exception()  # type: ignore[misc]
+        log.info("node agent stopping (pods keep running)")
+
+
+def run(config: NodeConfig) -> int:
+    """Blocking entry point for `bramble node`."""
+    from bramble.log import setup as setup_logging
+    from bramble.memory import tune_allocator
+
+    setup_logging(os.environ.get("BRAMBLE_LOG_LEVEL", "info"))
+    tune_allocator()
+
+    async def main() -> None:
+        shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, shutdown.set)
+        await serve(config, shutdown)
+
+    asyncio.run(main())
+    return 0
