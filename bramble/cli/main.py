@@ -61,6 +61,11 @@ def _node_flags(p: argparse.ArgumentParser, *, for_up: bool) -> None:
                    help="use this Podman API socket (e.g. systemd's podman.socket) instead "
                         "of starting a bramble-owned `podman system service`")
     p.add_argument("--max-pods", type=int, default=110, help="pods this node runs at most")
+    p.add_argument("--pod-subnet", default="10.42.0.0/24", metavar="CIDR",
+                   help="the pod network's subnet on this node (default 10.42.0.0/24; "
+                        "each node of a cluster needs its own)")
+    p.add_argument("--network", default="bramble", metavar="NAME",
+                   help="the Podman network bramble creates for pods (default bramble)")
     p.add_argument("--allow-privileged", action="store_true",
                    help="let pods run privileged containers on this node")
     if not for_up:
@@ -233,7 +238,8 @@ def _run_node(args: argparse.Namespace) -> int:
         data_dir=_node_data_dir(args), master=getattr(args, "master", ""),
         token=getattr(args, "token", ""), name=getattr(args, "name", ""),
         podman_socket=Path(args.podman_socket) if args.podman_socket else None,
-        max_pods=args.max_pods, allow_privileged=args.allow_privileged)
+        max_pods=args.max_pods, allow_privileged=args.allow_privileged,
+        subnet=args.pod_subnet, network=args.network)
     if args.command == "node":
         from bramble.node.agent import run as run_node
 

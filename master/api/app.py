@@ -436,8 +436,10 @@ class Handlers:
                     break
             await resp.write_eof()
             return resp
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
+        except ConnectionResetError:
+            # The client went away (kubectl stopped, a node restarted): a normal end of a
+            # watch, not an error worth a traceback in the journal.
+            return resp
         finally:
             watcher.close()
 
