@@ -21,6 +21,7 @@ import aiohttp
 from bramble.client import Client
 from bramble.kube.errors import NotFound, StatusError
 
+from .events import NORMAL, WARNING, EventRecorder
 from .pods import Waiting
 from .pods import actions as act
 from .pods import probes as prb
@@ -51,8 +52,10 @@ class _PodState:
 
 class PodSyncer:
     def __init__(self, runtime: PodmanRuntime, client: Client, volumes: PodVolumes, *,
-                 node_name: str, host_ip: str, allow_privileged: bool = False) -> None:
+                 node_name: str, host_ip: str, allow_privileged: bool = False,
+                 events: EventRecorder | None = None) -> None:
         self.runtime = runtime
+        self.events = events
         self.client = client
         self.volumes = volumes
         self.node_name = node_name
@@ -65,6 +68,12 @@ class PodSyncer:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
+
+    def _event(self, pod: Pod, type_: str, reason: str, message: str,
+               container: str = "") -> None:
+        if self.events is not None:
+            field_path = f"spec.containers{{{container}}}" if container else ""
+            self.events.record(pod, type_, reason, message, field_path=field_path)
 
     # -- the sync ---------------------------------------------------------------------
 
@@ -83,6 +92,11 @@ class PodSyncer:
         plan = act.compute_pod_actions(pod, observed, now=now, backoff=self.backoff,
                                        probe_states=state.probes, deleting=deleting)
         waiting: dict[str, Waiting] = dict(plan.waiting)
+        for name, why in plan.waiting.items():
+            if why.reason == "CrashLoopBackOff":
+                self._event(pod, WARNING, "BackOff",
+                            f"Back-off restarting failed container {name} in pod "
+                            f"{_name(pod).replace('/', '_')}", name)
         await self._execute(pod, observed, plan, waiting, state)
         observed = (await self.runtime.observe({LABEL_POD_UID: uid})).get(uid) or ObservedPod(uid)
         if deleting and observed.sandbox is None and not observed.containers:
@@ -108,6 +122,8 @@ class PodSyncer:
         for step in plan.steps:
             try:
                 if isinstance(step, act.KillContainer):
+                    self._event(pod, NORMAL, "Killing",
+                                step.message or f"Stopping container {step.name}", step.name)
                     await self.runtime.stop(step.container_id, timeout=max(step.grace_period, 0))
                 elif isinstance(step, act.StopSandbox | act.RemoveSandbox):
                     await self.runtime.remove_sandbox(step.sandbox_id)
@@ -128,6 +144,7 @@ class PodSyncer:
                     if not ok and step.init:
                         break  # later init containers wait for this one
             except _ContextError as err:
+                self._event(pod, WARNING, "FailedMount", err.waiting.message)
                 for c in _containers(pod):
                     waiting.setdefault(c, err.waiting)
                 break
@@ -173,29 +190,39 @@ class PodSyncer:
                 allow_privileged=self.allow_privileged)
         except podspec.ConfigError as err:
             waiting[step.name] = Waiting(err.reason, str(err))
+            self._event(pod, WARNING, "Failed", f"Error: {err}", step.name)
             return False
-        problem = await self._ensure_image(container)
+        problem = await self._ensure_image(pod, container)
         if problem is not None:
             waiting[step.name] = problem
+            self._event(pod, WARNING, "Failed", f"Error: {problem.reason}", step.name)
             return False
         container_id = await self.runtime.create_container(sandbox_id, spec)
+        self._event(pod, NORMAL, "Created", f"Created container {step.name}", step.name)
         await self.runtime.start(container_id)
+        self._event(pod, NORMAL, "Started", f"Started container {step.name}", step.name)
         return True
 
-    async def _ensure_image(self, container: dict[str, Any]) -> Waiting | None:
+    async def _ensure_image(self, pod: Pod, container: dict[str, Any]) -> Waiting | None:
         image = container.get("image", "")
+        name = container.get("name", "")
         policy = container.get("imagePullPolicy", "IfNotPresent")
         present = await self.runtime.image_present(image)
-        if policy == "Never":
-            return None if present else Waiting(
-                "ErrImageNeverPull",
-                f'Container image "{image}" is not present with pull policy of Never')
-        if present and policy == "IfNotPresent":
+        if policy == "Never" and not present:
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            self._event(pod, WARNING, "ErrImageNeverPull", message, name)
+            return Waiting("ErrImageNeverPull", message)
+        if present and policy != "Always":
+            self._event(pod, NORMAL, "Pulled",
+                        f'Container image "{image}" already present on machine', name)
             return None
+        self._event(pod, NORMAL, "Pulling", f'Pulling image "{image}"', name)
         try:
             await self.runtime.pull(image)
         except ImagePullError as err:
+            self._event(pod, WARNING, "Failed", f'Failed to pull image "{image}": {err}', name)
             return Waiting("ErrImagePull", str(err))
+        self._event(pod, NORMAL, "Pulled", f'Successfully pulled image "{image}"', name)
         return None
 
     # -- probes -------------------------------------------------------------------------
@@ -213,9 +240,12 @@ class PodSyncer:
         if not runs:
             return
         results = await asyncio.gather(*(self._probe(p, kind, c, ip) for p, kind, c in runs))
-        for (probes, kind, _), result in zip(runs, results, strict=True):
+        for (probes, kind, container), result in zip(runs, results, strict=True):
             if result is not None:
                 probes.record(kind, result, time.time())
+            if result == prb.FAILURE:
+                self._event(pod, WARNING, "Unhealthy", f"{kind.capitalize()} probe failed",
+                            container["name"])
 
     async def _probe(self, probes: prb.ContainerProbes, kind: str, container: dict[str, Any],
                      ip: str) -> str | None:
@@ -295,6 +325,8 @@ class PodSyncer:
                 if not isinstance(err, NotFound) and err.code != 409:
                     raise
         self.backoff.forget_pod(uid)
+        if self.events is not None:
+            self.events.forget(uid)
         self._state.pop(uid, None)
         return SyncResult(done=True)
 
