@@ -28,6 +28,7 @@ from bramble.client import Client
 from bramble.kube.quantity import format_quantity
 
 from . import host as hostmod
+from .events import EventRecorder
 from .join import join
 from .podsource import PodSource
 from .runtime.podman import PodmanRuntime, PodmanService
@@ -78,6 +79,7 @@ class RunningNode:
     workers: PodWorkers
     source: PodSource
     reporter: NodeStatusReporter
+    events: EventRecorder
 
 
 async def _pod_usage(runtime: PodmanRuntime, previous: dict[str, tuple[float, int]]
@@ -133,13 +135,15 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
         pod_usage=lambda: _pod_usage(runtime, usage_state))
     master_host = config.master.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
     host_ip = hostmod.source_address(master_host) or "127.0.0.1"
+    events = EventRecorder(client, name)
     syncer = PodSyncer(runtime, client, PodVolumes(data_dir / "pods"), node_name=name,
-                       host_ip=host_ip, allow_privileged=config.allow_privileged)
+                       host_ip=host_ip, allow_privileged=config.allow_privileged,
+                       events=events)
     stack.push_async_callback(syncer.close)
     workers = PodWorkers(syncer.sync)
     stack.push_async_callback(workers.stop)
     source = PodSource(client, name, workers.update)
-    return RunningNode(name, runtime, client, workers, source, reporter)
+    return RunningNode(name, runtime, client, workers, source, reporter, events)
 
 
 async def _runtime_events(node: RunningNode) -> None:
@@ -179,6 +183,7 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
             asyncio.create_task(node.source.run(), name="pod-source"),
             asyncio.create_task(_runtime_events(node), name="runtime-events"),
             asyncio.create_task(_adopt_and_collect(node), name="adopt-and-collect"),
+            asyncio.create_task(node.events.run(), name="event-recorder"),
         }
         log.info("node agent ready", extra={"node": node.name, "master": config.master})
         done, pending = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
