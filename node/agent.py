@@ -4,7 +4,8 @@ Startup: data dir -> join (or reuse this node's kubeconfig) -> Podman (our own s
 under the data dir, or an existing socket) and its network -> the Node registered ->
 pods: list and watch the pods bound here, adopt what already runs, remove what the API
 no longer has. Root tasks (named; if one dies the agent stops and systemd restarts it):
-the status reporter, the pod source, the runtime event stream, the shutdown trigger.
+the status reporter, the pod source, the runtime event stream, the shutdown trigger, the
+node server (node/server.py: registers with the master, which streams logs/exec through it).
 
 Stopping leaves the pods running: a restarted agent adopts them (their containers carry
 bramble's labels), so a Pi's agent upgrade or crash does not restart its workloads.
@@ -38,6 +39,7 @@ from .runtime.types import (
     LABEL_POD_NAME,
     LABEL_POD_NAMESPACE,
 )
+from .server import DEFAULT_PORT, NodeServer
 from .status import Intervals, NodeStatusReporter
 from .sync import PodSyncer
 from .volumes import PodVolumes
@@ -65,6 +67,9 @@ class NodeConfig:
     # Run Podman inside something, e.g. ("nsenter", "--net=/run/netns/pi1") in tests
     # where each "Pi" is a network namespace.
     podman_prefix: tuple[str, ...] = ()
+    # The node server (node/server.py) the master streams `kubectl logs/exec` through.
+    server_bind: str = "0.0.0.0"
+    server_port: int = DEFAULT_PORT  # 0: any free port (tests)
 
     @property
     def node_name(self) -> str:
@@ -80,6 +85,7 @@ class RunningNode:
     source: PodSource
     reporter: NodeStatusReporter
     events: EventRecorder
+    server: NodeServer
 
 
 async def _pod_usage(runtime: PodmanRuntime, previous: dict[str, tuple[float, int]]
@@ -143,7 +149,13 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
     workers = PodWorkers(syncer.sync)
     stack.push_async_callback(workers.stop)
     source = PodSource(client, name, workers.update)
-    return RunningNode(name, runtime, client, workers, source, reporter, events)
+    # --- node server (node/server.py): serve now, register with the master in serve() ---
+    server = NodeServer(runtime, data_dir / "server", name, bind=config.server_bind,
+                        port=config.server_port, advertise=host_ip)
+    await server.start()
+    stack.push_async_callback(server.close)  # unwound first: stop serving, then the rest
+    # --- end node server ---
+    return RunningNode(name, runtime, client, workers, source, reporter, events, server)
 
 
 async def _runtime_events(node: RunningNode) -> None:
@@ -184,6 +196,7 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
             asyncio.create_task(_runtime_events(node), name="runtime-events"),
             asyncio.create_task(_adopt_and_collect(node), name="adopt-and-collect"),
             asyncio.create_task(node.events.run(), name="event-recorder"),
+            asyncio.create_task(node.server.run(node.client), name="node-server"),
         }
         log.info("node agent ready", extra={"node": node.name, "master": config.master})
         done, pending = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)

@@ -34,7 +34,7 @@ from bramble.kube.errors import (
 )
 
 from ..metrics import Registry as MetricsRegistry
-from . import auth, encoding, nodeapi
+from . import auth, encoding, nodeapi, proxy
 from .discovery import Discovery, wants_aggregated
 from .openapi import OpenAPI
 from .resources import Registry
@@ -255,6 +255,11 @@ class Handlers:
         verb = _verb(request.method, t, query)
         request[VERB], request[RESOURCE] = verb, t.resource
         identity: auth.Identity = request[IDENTITY]
+        if t.subresource in proxy.SUBRESOURCES:
+            # Logs and exec stream from the pod's node (proxy.py authorizes them itself);
+            # like watches, they stay out of the latency histogram.
+            request[VERB] = "connect"
+            return await request.app[proxy.PROXY_KEY].handle(request, t, identity)
         auth.authorize(identity, auth.Attributes(verb, t.rt.group, t.rt.plural, t.subresource,
                                                  t.namespace, t.name))
         if verb not in t.rt.verbs and not t.subresource:
@@ -481,7 +486,7 @@ def make_middlewares(authn: auth.Authenticator, metrics: ApiMetrics | None,
             if metrics is not None and VERB in request:
                 verb, resource = request[VERB], request[RESOURCE]
                 metrics.requests.inc(verb, resource, str(code))
-                if verb != "watch":
+                if verb not in ("watch", "connect"):
                     metrics.latency.observe(time.perf_counter() - started, verb, resource)
 
     @web.middleware
@@ -527,6 +532,8 @@ def build_app(api: ObjectAPI, authn: auth.Authenticator, metrics: MetricsRegistr
     app.router.add_get("/openapi/v3/{gv:.+}", handlers.openapi_doc)
     # Node join, usage reports and metrics.k8s.io (nodeapi.py): before the /apis catch-all.
     nodeapi.add_routes(app, api, authn, IDENTITY, handlers.discovery, join)
+    # pods/log and pods/exec through the node agents, and their endpoints (proxy.py).
+    proxy.add_routes(app, api, IDENTITY, join.data_dir if join else None)
     app.router.add_route("*", "/api", handlers.resource)
     app.router.add_route("*", "/apis", handlers.resource)
     app.router.add_route("*", "/api/{tail:.*}", handlers.resource)

@@ -19,7 +19,7 @@ AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscover
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-              "binding": ["create"]}
+              "binding": ["create"], "log": ["get"], "exec": ["create", "get"]}
 
 
 def _sub_kind(rt: ResourceType, sub: str) -> tuple[str, str, str]:
@@ -27,6 +27,8 @@ def _sub_kind(rt: ResourceType, sub: str) -> tuple[str, str, str]:
         return "autoscaling", "v1", "Scale"
     if sub == "binding":
         return "", "v1", "Binding"
+    if sub == "exec":
+        return "", "v1", "PodExecOptions"
     return rt.group, rt.version, rt.kind
 
 

@@ -1,0 +1,297 @@
+"""`kubectl logs` and `kubectl exec` end to end: the pinned real kubectl -> the in-process
+master (master/api/proxy.py) -> an in-process node agent's HTTPS server (node/server.py) ->
+real Podman. Each test gets its own master and node (own Podman service, storage, network
+and subnet); the teardown removes every pod, container, process, mount and file and fails
+if anything is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import random
+import re
+import shutil
+import stat
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bramble.client import Client
+from bramble.kubeconfig import load as load_kubeconfig
+from bramble.node.agent import NodeConfig, RunningNode, serve
+from bramble.node.runtime.podman import PodmanRuntime, PodmanService
+from tests.conftest import MasterHandle, free_port
+from tests.images import BUSYBOX_IMAGE, build_busybox_image
+from tests.node.conftest import _routes, teardown_node
+
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+PODS = "/api/v1/namespaces/default/pods"
+TIMEOUT = 60  # a bound against hangs, not a speed expectation
+
+pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+
+
+def free_subnet() -> str:
+    """A 10.98.N.0/24 that no route of this machine overlaps (netavark's IPAM is shared)."""
+    used = [n for n in _routes() if n.prefixlen > 0]
+    for _ in range(100):
+        net = ipaddress.IPv4Network(f"10.98.{random.randint(1, 254)}.0/24")
+        if not any(net.overlaps(u) for u in used):
+            return str(net)
+    raise RuntimeError("no free 10.98.N.0/24")
+
+
+@dataclass
+class Cluster:
+    master: MasterHandle
+    node: RunningNode
+    config: NodeConfig
+    client: Client  # admin
+    cache: Path
+
+    async def kubectl(self, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+        proc = await self.spawn(*args, stdin=stdin is not None)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(stdin), TIMEOUT)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    async def spawn(self, *args: str, stdin: bool = False) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            KUBECTL, "--kubeconfig", str(self.master.kubeconfig), "--cache-dir",
+            str(self.cache), *args, stdin=asyncio.subprocess.PIPE if stdin else
+            asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+
+    async def run_pod(self, name: str, script: str, *, restart: str = "Never",
+                      volumes: bool = False) -> None:
+        container: dict[str, Any] = {"name": "c", "image": BUSYBOX_IMAGE,
+                                     "imagePullPolicy": "Never",
+                                     "command": ["sh", "-c", script]}
+        spec: dict[str, Any] = {"nodeName": self.node.name, "restartPolicy": restart,
+                                "terminationGracePeriodSeconds": 0, "containers": [container]}
+        if volumes:
+            spec["volumes"] = [{"name": "data", "emptyDir": {}}]
+            container["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+        await self.client.request("POST", PODS, json={
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+
+    async def wait_pod(self, name: str, done: Callable[[dict[str, Any]], bool]) -> dict:
+        """The pod once `done(pod)` holds (from a watch)."""
+        async def watch() -> dict:
+            stream = self.client.watch(PODS, {"fieldSelector": f"metadata.name={name}"})
+            async with contextlib.aclosing(stream):
+                async for _kind, pod in stream:
+                    if done(pod):
+                        return pod
+            raise AssertionError(f"the watch of pod {name} ended")
+        return await asyncio.wait_for(watch(), TIMEOUT)
+
+
+def running(restarts: int = 0) -> Callable[[dict[str, Any]], bool]:
+    def check(pod: dict[str, Any]) -> bool:
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        return bool(statuses) and "running" in (statuses[0].get("state") or {}) and \
+            statuses[0].get("restartCount", 0) >= restarts
+    return check
+
+
+@pytest.fixture
+async def cluster(master: MasterHandle, tmp_path_factory: pytest.TempPathFactory,
+                  ) -> AsyncIterator[Cluster]:
+    base = tmp_path_factory.mktemp("le")  # short: the Podman socket path has a size limit
+    tag = uuid.uuid4().hex[:6]
+    config = NodeConfig(data_dir=base / "node", master=master.url,
+                        token=(master.data_dir / "join-token").read_text().strip(),
+                        name=f"pi-{tag}", network=f"ble-{tag}", subnet=free_subnet(),
+                        server_bind="127.0.0.1", server_port=free_port())
+    shutdown = asyncio.Event()
+    started: asyncio.Future[RunningNode] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(config, shutdown, started), name="test-node")
+    try:
+        done, _ = await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+        node = started.result()
+        await node.runtime.load_image(build_busybox_image(base / "images"))
+        await asyncio.wait_for(node.server.registered.wait(), TIMEOUT)
+        async with Client.from_kubeconfig(str(master.kubeconfig)) as client:
+            yield Cluster(master, node, config, client, base / "kubectl-cache")
+    finally:
+        shutdown.set()
+        await asyncio.wait_for(task, 30)
+        # The agent leaves pods running by design: remove them through a service of our own.
+        service = PodmanService(config.data_dir / "podman")
+        await service.start()
+        runtime = PodmanRuntime(service.socket_path, config.network, config.subnet)
+        left = await teardown_node(service, runtime, config.data_dir, "")
+        shutil.rmtree(base, ignore_errors=True)
+        assert not left, f"the node left things behind: {left}"
+
+
+async def eventually_logs(c: Cluster, name: str, expected: str) -> str:
+    """`kubectl logs` once `expected` is in it (Podman writes the log file asynchronously)."""
+    async def poll() -> str:
+        while True:
+            code, out, err = await c.kubectl("logs", name)
+            assert code == 0, err
+            if expected in out:
+                return out
+            await asyncio.sleep(0.1)
+    return await asyncio.wait_for(poll(), TIMEOUT)
+
+
+async def test_logs_tail_timestamps_since(cluster: Cluster) -> None:
+    c = cluster
+    await c.run_pod("talk", "for i in 1 2 3 4 5; do echo line-$i; done; exec sleep 3600")
+    await c.wait_pod("talk", running())
+    out = await eventually_logs(c, "talk", "line-5")
+    assert out.splitlines() == [f"line-{i}" for i in range(1, 6)]
+
+    code, out, err = await c.kubectl("logs", "talk", "--tail=2")
+    assert (code, out.splitlines()) == (0, ["line-4", "line-5"]), err
+    code, out, err = await c.kubectl("logs", "talk", "-c", "c", "--tail=1", "--timestamps")
+    assert code == 0, err
+    stamp, _, line = out.strip().partition(" ")
+    assert line == "line-5" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[.\d]*(Z|[+-].*)",
+                                              stamp), out
+    code, out, err = await c.kubectl("logs", "talk", "--since=1h")
+    assert (code, len(out.splitlines())) == (0, 5), err
+
+    code, _, err = await c.kubectl("logs", "talk", "-c", "nope")
+    assert code != 0 and "container nope is not valid for pod talk" in err
+    code, _, err = await c.kubectl("logs", "talk", "--previous")
+    assert code != 0 and 'previous terminated container "c" in pod "talk" not found' in err
+
+
+async def test_logs_follow_sees_new_lines_and_ends_with_the_container(cluster: Cluster,
+                                                                      ) -> None:
+    c = cluster
+    # restartPolicy Always: the agent removes a completed (Never) pod's containers at once,
+    # which can cut Podman's log stream before its last line; a restart keeps the exited
+    # container (as the previous generation) while the next one starts.
+    await c.run_pod("follow", "echo one; while [ ! -e /tmp/go ]; do sleep 0.1; done; "
+                              "echo two", restart="Always")
+    await c.wait_pod("follow", running())
+    proc = await c.spawn("logs", "-f", "follow")
+    try:
+        assert proc.stdout is not None
+        first = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+        assert first == b"one\n"
+        code, _, err = await c.kubectl("exec", "follow", "--", "touch", "/tmp/go")
+        assert code == 0, err
+        second = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+        assert second == b"two\n"
+        # The container exits after "two": the stream, and kubectl, end by themselves.
+        assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+        assert await proc.stdout.read() == b""
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_logs_previous_after_a_restart(cluster: Cluster) -> None:
+    c = cluster
+    # The emptyDir outlives the container: each generation prints its own number.
+    await c.run_pod("crash", "n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); "
+                             "echo $n > /data/n; echo gen-$n; "
+                             "if [ $n -lt 2 ]; then exit 1; fi; exec sleep 3600",
+                    restart="Always", volumes=True)
+    await c.wait_pod("crash", running(restarts=1))
+    out = await eventually_logs(c, "crash", "gen-2")
+    assert out == "gen-2\n"
+    code, out, err = await c.kubectl("logs", "crash", "--previous")
+    assert (code, out) == (0, "gen-1\n"), err
+
+
+async def test_exec_output_exit_codes_and_stdin(cluster: Cluster) -> None:
+    c = cluster
+    await c.run_pod("shell", "exec sleep 3600")
+    await c.wait_pod("shell", running())
+
+    assert await c.kubectl("exec", "shell", "--", "echo", "hi") == (0, "hi\n", "")
+    code, out, err = await c.kubectl("exec", "shell", "--", "sh", "-c", "exit 3")
+    assert code == 3, (out, err)
+    code, out, err = await c.kubectl("exec", "shell", "--", "sh", "-c", "echo oops >&2")
+    assert (code, out, err) == (0, "", "oops\n")
+    data = b"piped\n" + b"x" * 100_000 + b"\nend\n"
+    code, out, err = await c.kubectl("exec", "-i", "shell", "--", "cat", stdin=data)
+    assert (code, out.encode()) == (0, data), err
+    code, out, err = await c.kubectl("exec", "-i", "shell", "--", "sh", "-c",
+                                     "wc -l; exit 4", stdin=b"a\nb\n")
+    assert (code, out.strip()) == (4, "2"), err
+
+    code, _, err = await c.kubectl("exec", "shell", "-c", "nope", "--", "true")
+    assert code != 0 and "nope" in err
+
+    # v4.channel.k8s.io too (frames relayed unchanged); kubectl's SPDY fallback gets a Status.
+    url = f"{c.master.url}{PODS}/shell/exec?command=cat&stdin=true&stdout=true"
+    ctx, headers = c.master.ssl_context(), c.master.headers()
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url, protocols=("v4.channel.k8s.io",), ssl=ctx,
+                                   headers=headers) as ws:
+            assert ws.protocol == "v4.channel.k8s.io"
+            await ws.send_bytes(b"\x00abc")
+            await ws.send_bytes(b"\xff\x00")  # close stdin
+            frames = [msg.data async for msg in ws]
+        assert frames == [b"\x01abc", b'\x03{"metadata":{},"status":"Success"}']
+        async with http.post(url, ssl=ctx, headers=headers | {
+                "Connection": "Upgrade", "Upgrade": "SPDY/3.1"}) as resp:
+            assert resp.status == 400
+            assert "SPDY is not supported" in (await resp.json())["message"]
+
+
+async def test_only_the_master_reaches_the_node(cluster: Cluster) -> None:
+    c = cluster
+    await c.run_pod("quiet", "echo secret; exec sleep 3600")
+    await c.wait_pod("quiet", running())
+    await eventually_logs(c, "quiet", "secret")
+    ctx = c.master.ssl_context()
+    # Another node's credential, as a joining node gets it.
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{c.master.url}/bramble/v1/join", ssl=ctx, json={
+                "token": c.config.token, "node": "other-pi"}) as resp:
+            assert resp.status == 200
+            other = (await resp.json())["token"]
+        own = load_kubeconfig(c.config.data_dir / "node.kubeconfig").token
+        admin = c.master.token
+
+        for token in (other, own):  # nodes may read no pod's logs and exec in no pod
+            for sub in ("log", "exec?command=true&stdout=true"):
+                async with http.get(f"{c.master.url}{PODS}/quiet/{sub}", ssl=ctx,
+                                    headers={"Authorization": f"Bearer {token}"}) as resp:
+                    assert resp.status == 403, await resp.text()
+        async with http.post(f"{c.master.url}/bramble/v1/nodes/{c.node.name}/endpoint",
+                             ssl=ctx, headers={"Authorization": f"Bearer {other}"},
+                             json=c.node.server.registration() | {"port": 1}) as resp:
+            assert resp.status == 403  # no node may redirect another node's traffic
+
+        # The node's own server: only its kubelet token (which only the master holds).
+        pinned = aiohttp.Fingerprint(bytes.fromhex(c.node.server.identity.cert_sha256))
+        url = f"https://127.0.0.1:{c.node.server.port}/containerLogs/default/quiet/c"
+        for headers in ({}, {"Authorization": f"Bearer {other}"},
+                        {"Authorization": f"Bearer {admin}"},
+                        {"Authorization": "Basic Zm9vOmJhcg=="}):
+            async with http.get(url, ssl=pinned, headers=headers) as resp:
+                assert resp.status == 401
+                assert (await resp.json())["reason"] == "Unauthorized"
+        async with http.get(url, ssl=pinned, headers={
+                "Authorization": f"Bearer {c.node.server.identity.token}"}) as resp:
+            assert (resp.status, await resp.text()) == (200, "secret\n")
+
+    # The secrets are private on both sides.
+    for path in (c.master.data_dir / "node-endpoints.json",
+                 c.config.data_dir / "server" / "token", c.config.data_dir / "server" / "server.key"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
