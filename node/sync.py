@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 Pod = dict[str, Any]
 
+# The kubelet's floor for a grace period (an explicit 0 still gets SIGTERM first).
+MIN_GRACE_SECONDS = 2
+
 # Without other reasons to come back, a running pod is re-synced this often: it picks up
 # ConfigMap/Secret changes for volumes and repairs anything changed behind our back.
 REFRESH_SECONDS = 30.0
@@ -92,6 +95,13 @@ class PodSyncer:
         plan = act.compute_pod_actions(pod, observed, now=now, backoff=self.backoff,
                                        probe_states=state.probes, deleting=deleting)
         waiting: dict[str, Waiting] = dict(plan.waiting)
+        if not deleting and observed.sandbox is not None and observed.sandbox.state == "running":
+            # ConfigMap and Secret volumes follow their objects (written atomically, and
+            # only when they changed): every sync refreshes them.
+            try:
+                await self._pod_context(pod)
+            except _ContextError as err:
+                self._event(pod, WARNING, "FailedMount", err.waiting.message)
         for name, why in plan.waiting.items():
             if why.reason == "CrashLoopBackOff":
                 self._event(pod, WARNING, "BackOff",
@@ -125,7 +135,11 @@ class PodSyncer:
                     self._event(pod, NORMAL, "Killing",
                                 step.message or f"Stopping container {step.name}", step.name)
                     await self.runtime.stop(step.container_id, timeout=max(step.grace_period, 0))
-                elif isinstance(step, act.StopSandbox | act.RemoveSandbox):
+                elif isinstance(step, act.StopSandbox):
+                    # A finished pod: stop, but keep its exited containers - their status
+                    # and logs - until the pod is deleted.
+                    await self.runtime.stop_sandbox(step.sandbox_id)
+                elif isinstance(step, act.RemoveSandbox):
                     await self.runtime.remove_sandbox(step.sandbox_id)
                     sandbox_id, sandbox_ip = "", ""
                 elif isinstance(step, act.RemoveContainer):
@@ -301,8 +315,12 @@ class PodSyncer:
                       delete_from_api: bool) -> SyncResult:
         """Stop and remove everything of the pod; confirm its deletion to the API."""
         pod = state.pod or {}
-        grace = int((pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
-                    or (pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30)
+        if delete_from_api:
+            grace = _grace(pod)
+        else:
+            # Gone from the API (force-deleted, or deleted while this agent was away):
+            # nobody waits for a graceful end any more; the kubelet's minimum applies.
+            grace = MIN_GRACE_SECONDS
         running = [c for c in observed.containers if c.state == "running"]
         await asyncio.gather(*(self.runtime.stop(c.id, timeout=grace) for c in running),
                              return_exceptions=True)
@@ -335,6 +353,15 @@ class _ContextError(Exception):
     def __init__(self, waiting: Waiting) -> None:
         super().__init__(waiting.message)
         self.waiting = waiting
+
+
+def _grace(pod: Pod) -> int:
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    for value in (meta.get("deletionGracePeriodSeconds"),
+                  spec.get("terminationGracePeriodSeconds")):
+        if isinstance(value, int):
+            return max(value, MIN_GRACE_SECONDS)
+    return 30
 
 
 def _containers_of(pod: Pod, init: bool) -> list[dict[str, Any]]:

@@ -910,15 +910,37 @@ class PodmanRuntime:
 
     # `timeout` is Podman's (and Kubernetes') grace period, not a bound on this call.
     async def stop(self, container_id: str, timeout: int = 30) -> None:  # noqa: ASYNC109
-        """Stop signal, then SIGKILL after `timeout` seconds. Stopped already: no-op."""
-        await self._call(self._stop, container_id, timeout)
+        """Stop signal, then SIGKILL after `timeout` seconds. Stopped already: no-op.
+
+        Runs in a thread of its own with a client of its own (as pulls do): a stop can
+        wait out a whole grace period, and must not hold up every other pod's calls.
+        """
+        await self._own_thread("stop", self._stop, container_id, timeout)
 
     def _stop(self, container_id: str, timeout: int) -> None:
-        response = self._api().post(f"/containers/{container_id}/stop",
-                                    params={"timeout": int(timeout)},
-                                    timeout=self._timeout + timeout)
-        if response.status_code != 304:
-            _check(response, f"stop {container_id}")
+        with PodmanClient(base_url=self._base_url(), timeout=self._timeout + timeout) as c:
+            response = c.api.post(f"/containers/{container_id}/stop",
+                                  params={"timeout": int(timeout)},
+                                  timeout=self._timeout + timeout)
+            if response.status_code not in (304, 404):
+                _check(response, f"stop {container_id}")
+
+    async def stop_sandbox(self, sandbox_id: str, timeout: int = 10) -> None:  # noqa: ASYNC109
+        """Stop every container of the sandbox, keeping them (exited containers keep their
+        status and logs until the pod is deleted). In its own thread, as `stop`."""
+        await self._own_thread("stop sandbox", self._stop_sandbox, sandbox_id, timeout)
+
+    def _stop_sandbox(self, sandbox_id: str, timeout: int) -> None:
+        with PodmanClient(base_url=self._base_url(), timeout=self._timeout + timeout) as c:
+            response = c.api.post(f"/pods/{sandbox_id}/stop", params={"t": int(timeout)},
+                                  timeout=self._timeout + timeout)
+            if response.status_code not in (304, 404):
+                _check(response, f"stop sandbox {sandbox_id}")
+
+    async def _own_thread(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise ContainerRuntimeError("runtime is closed")
+        return await asyncio.to_thread(self._guarded, what, fn, *args)
 
     async def kill(self, container_id: str, sig: int = signal.SIGKILL) -> None:
         await self._call(self._kill, container_id, int(sig))
