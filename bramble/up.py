@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from dataclasses import replace
 
-from bramble.log import setup as setup_logging
+from bramble.daemon import run_until_signal
 from bramble.master.daemon import MasterConfig, Running
 from bramble.master.daemon import serve as serve_master
-from bramble.memory import tune_allocator
 from bramble.node.agent import NodeConfig
 from bramble.node.agent import serve as serve_node
 
@@ -55,15 +52,5 @@ async def serve(master: MasterConfig, node: NodeConfig,
 
 
 def run(master: MasterConfig, node: NodeConfig) -> int:
-    setup_logging(os.environ.get("BRAMBLE_LOG_LEVEL", "info"))
-    tune_allocator()
-
-    async def main() -> None:
-        shutdown = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, shutdown.set)
-        await serve(master, node, shutdown)
-
-    asyncio.run(main())
+    run_until_signal(lambda shutdown: serve(master, node, shutdown))
     return 0

@@ -16,7 +16,6 @@ import ipaddress
 import json
 import logging
 import os
-import signal
 import socket
 import ssl
 import sys
@@ -27,9 +26,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bramble import kubeconfig
+from bramble.daemon import run_until_signal
 from bramble.kube.errors import AlreadyExists
-from bramble.log import setup as setup_logging
-from bramble.memory import tune_allocator
 
 from . import pki
 from .api import auth, nodeapi
@@ -242,19 +240,8 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
 
 def run(config: MasterConfig) -> int:
     """Blocking entry point for `bramble master`: serve until SIGTERM or SIGINT."""
-
-    setup_logging(os.environ.get("BRAMBLE_LOG_LEVEL", "info"))
-    tune_allocator()
-
-    async def main() -> None:
-        shutdown = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, shutdown.set)
-        await serve(config, shutdown)
-
     try:
-        asyncio.run(main())
+        run_until_signal(lambda shutdown: serve(config, shutdown))
     except pki.PKIError as err:  # pragma: no cover - exercised via the CLI
         log.error(str(err))
         return 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 import time
 from collections import defaultdict
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bramble.client import Client
+from bramble.daemon import run_until_signal
 from bramble.kube.quantity import format_quantity
 
 from . import host as hostmod
@@ -211,19 +211,6 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
 
 
 def run(config: NodeConfig) -> int:
-    """Blocking entry point for `bramble node`."""
-    from bramble.log import setup as setup_logging
-    from bramble.memory import tune_allocator
-
-    setup_logging(os.environ.get("BRAMBLE_LOG_LEVEL", "info"))
-    tune_allocator()
-
-    async def main() -> None:
-        shutdown = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, shutdown.set)
-        await serve(config, shutdown)
-
-    asyncio.run(main())
+    """Blocking entry point for `bramble node`: serve until SIGTERM or SIGINT."""
+    run_until_signal(lambda shutdown: serve(config, shutdown))
     return 0
