@@ -24,7 +24,7 @@ kubectl prints them.
 
 Invariants: the pure parts (options, container choice, Status bodies) are plain functions;
 a follow or an exec whose caller went away is noticed (its transport closes) within
-CHECK_INTERVAL and stops its Podman stream; `close()` ends open streams within its bound.
+bramble.streams.CHECK_INTERVAL and stops its Podman stream; `close()` ends open streams within its bound.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import secrets
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +58,7 @@ from bramble.kube.errors import (
     StatusError,
     Unauthorized,
 )
+from bramble.streams import gone, while_connected
 
 from .pods import generations, parse_time
 from .runtime.podman import STDERR, STDOUT, ContainerRuntimeError, ExecSession, PodmanRuntime
@@ -76,7 +77,6 @@ DEFAULT_PORT = 10250
 ENDPOINT_PATH = "/bramble/v1/nodes/{name}/endpoint"
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, ERROR, RESIZE, CLOSE = 0, 3, 4, 255
-CHECK_INTERVAL = 5.0  # how often an idle stream looks whether its caller is still there
 MAX_FRAME = 1 << 20
 CERT_VALIDITY = timedelta(days=3650)  # pinned by fingerprint: its dates are never checked
 
@@ -273,11 +273,6 @@ def _status_response(err: StatusError) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
 class NodeServer:
     """The agent's HTTPS endpoint over one runtime. `start()` serves, `run()` (a root task)
     registers it with the master and then waits; `close()` stops serving (idempotent)."""
@@ -434,14 +429,15 @@ class NodeServer:
                                    since=opts.since, timestamps=opts.timestamps)
         try:
             async with contextlib.aclosing(chunks):
-                async for chunk in _while_connected(chunks, request, self._stopping):
+                async for chunk in while_connected(lambda: anext(chunks, None), request,
+                                                   self._stopping, name="node-log"):
                     if left is not None:
                         chunk = chunk[:left]
                         left -= len(chunk)
                     await resp.write(chunk)
                     if left == 0:
                         break
-            if not _gone(request):
+            if not gone(request):
                 await resp.write_eof()
         except (ConnectionResetError, ContainerRuntimeError) as err:
             # Headers are gone already: end the stream; the caller sees what was sent.
@@ -484,37 +480,6 @@ class NodeServer:
             self._sockets.discard(ws)
             await ws.close()
         return ws
-
-
-async def _while_connected(chunks: AsyncIterator[bytes], request: web.Request,
-                           stopping: asyncio.Event) -> AsyncIterator[bytes]:
-    """The chunks, until they end, the caller goes away (checked while idle) or the server
-    stops."""
-    async def following() -> bytes | None:
-        return await anext(chunks, None)
-
-    stop = asyncio.create_task(stopping.wait(), name="node-log-stop")
-    pending: asyncio.Task[bytes | None] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.create_task(following(), name="node-log-chunk")
-            done, _ = await asyncio.wait({pending, stop}, timeout=CHECK_INTERVAL,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if pending not in done:
-                if stop in done or _gone(request):
-                    return
-                continue
-            chunk, pending = pending.result(), None
-            if chunk is None:
-                return
-            yield chunk
-    finally:
-        for task in (pending, stop):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (pending, stop) if t is not None),
-                             return_exceptions=True)
 
 
 async def _send_status(ws: web.WebSocketResponse, status: dict[str, Any]) -> None:

@@ -49,6 +49,7 @@ from bramble.kube.errors import (
     required,
 )
 from bramble.kube.names import is_dns1123_subdomain
+from bramble.streams import while_connected
 
 from . import auth
 from .rest import ObjectAPI, Target
@@ -62,7 +63,6 @@ CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 LOG_PARAMS = ("follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime",
               "limitBytes")
 EXEC_PARAMS = ("command", "stdin", "stdout", "stderr", "tty")
-CHECK_INTERVAL = 5.0  # how often an idle stream looks whether its caller is still there
 MAX_FRAME = 1 << 20
 MAX_BODY = 64 * 1024
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{32,512}")
@@ -172,37 +172,11 @@ def _read_endpoints(path: Path) -> dict[str, NodeEndpoint]:
     return items
 
 
-def _gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
-async def _while_connected(read: Callable[[], Awaitable[bytes]], request: web.Request,
-                           stopping: asyncio.Event) -> AsyncIterator[bytes]:
-    """What `read` returns until b"" (the end), the caller goes away (checked while idle)
-    or the master stops. (Closing the client session does not wake a pending read.)"""
-    stop = asyncio.create_task(stopping.wait(), name="proxy-log-stop")
-    pending: asyncio.Future[bytes] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(read())
-            done, _ = await asyncio.wait({pending, stop}, timeout=CHECK_INTERVAL,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if pending not in done:
-                if stop in done or _gone(request):
-                    return
-                continue
-            chunk, pending = pending.result(), None
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        for task in (pending, stop):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (pending, stop) if t is not None),
-                             return_exceptions=True)
+def _until_empty(read: Callable[[], Awaitable[bytes]]) -> Callable[[], Awaitable[bytes | None]]:
+    """aiohttp's readany() says "end" with b""; while_connected expects None."""
+    async def read_or_none() -> bytes | None:
+        return (await read()) or None
+    return read_or_none
 
 
 class NodeProxy:
@@ -313,8 +287,9 @@ class NodeProxy:
                 resp.enable_chunked_encoding()
                 await resp.prepare(request)
                 try:
-                    async for chunk in _while_connected(upstream.content.readany, request,
-                                                        self._stopping):
+                    async for chunk in while_connected(
+                            _until_empty(upstream.content.readany), request, self._stopping,
+                            name="proxy-log"):
                         await resp.write(chunk)
                 except (aiohttp.ClientError, TimeoutError) as err:
                     # The node went away mid-stream (or the master is stopping): end here.
