@@ -95,11 +95,13 @@ class PodSyncer:
         plan = act.compute_pod_actions(pod, observed, now=now, backoff=self.backoff,
                                        probe_states=state.probes, deleting=deleting)
         waiting: dict[str, Waiting] = dict(plan.waiting)
+        context: dict[str, Any] | None = None
         if not deleting and observed.sandbox is not None and observed.sandbox.state == "running":
             # ConfigMap and Secret volumes follow their objects (written atomically, and
-            # only when they changed): every sync refreshes them.
+            # only when they changed): every sync refreshes them, and containers started
+            # below use the same context rather than fetching it again.
             try:
-                await self._pod_context(pod)
+                context = await self._pod_context(pod)
             except _ContextError as err:
                 self._event(pod, WARNING, "FailedMount", err.waiting.message)
         for name, why in plan.waiting.items():
@@ -107,7 +109,7 @@ class PodSyncer:
                 self._event(pod, WARNING, "BackOff",
                             f"Back-off restarting failed container {name} in pod "
                             f"{_name(pod).replace('/', '_')}", name)
-        await self._execute(pod, observed, plan, waiting, state)
+        await self._execute(pod, observed, plan, waiting, context)
         observed = (await self.runtime.observe({LABEL_POD_UID: uid})).get(uid) or ObservedPod(uid)
         if deleting and observed.sandbox is None and not observed.containers:
             return await self._remove(uid, state, observed, delete_from_api=True)
@@ -125,10 +127,9 @@ class PodSyncer:
         return max(0.05, min(times) - time.time())
 
     async def _execute(self, pod: Pod, observed: ObservedPod, plan: act.PodActions,
-                       waiting: dict[str, Waiting], state: _PodState) -> None:
+                       waiting: dict[str, Waiting], context: dict[str, Any] | None) -> None:
         sandbox_id = observed.sandbox.id if observed.sandbox else ""
         sandbox_ip = observed.sandbox.ip if observed.sandbox else ""
-        context: dict[str, Any] | None = None
         for step in plan.steps:
             try:
                 if isinstance(step, act.KillContainer):
