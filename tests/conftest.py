@@ -9,6 +9,7 @@ Both use a fresh data dir under tmp_path and are stopped (and checked stopped) a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -59,12 +60,12 @@ def _handle(url: str, data_dir: Path, **extra) -> MasterHandle:
                         ca_file=ca_file, **extra)
 
 
-@pytest.fixture
-async def master(tmp_path: Path) -> AsyncIterator[MasterHandle]:
+@contextlib.asynccontextmanager
+async def running_master(data_dir: Path) -> AsyncIterator[MasterHandle]:
+    """A master inside the current event loop, stopped (and awaited) on exit."""
     from bramble.master.api.app import Settings
     from bramble.master.daemon import MasterConfig, serve
 
-    data_dir = tmp_path / "master"
     config = MasterConfig(data_dir=data_dir, bind="127.0.0.1", port=0,
                           settings=Settings(bookmark_interval=0.5), shutdown_timeout=2,
                           watch_history=200)
@@ -80,6 +81,12 @@ async def master(tmp_path: Path) -> AsyncIterator[MasterHandle]:
     finally:
         shutdown.set()
         await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+async def master(tmp_path: Path) -> AsyncIterator[MasterHandle]:
+    async with running_master(tmp_path / "master") as handle:
+        yield handle
 
 
 def start_master_process(data_dir: Path, port: int, *extra: str,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-import random
 import re
 import shutil
 import stat
@@ -30,23 +28,13 @@ from bramble.node.agent import NodeConfig, RunningNode, serve
 from bramble.node.runtime.podman import PodmanRuntime, PodmanService
 from tests.conftest import MasterHandle, free_port
 from tests.images import BUSYBOX_IMAGE, build_busybox_image
-from tests.node.conftest import _routes, teardown_node
+from tests.node.conftest import free_subnet, teardown_node
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 PODS = "/api/v1/namespaces/default/pods"
 TIMEOUT = 60  # a bound against hangs, not a speed expectation
 
 pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
-
-
-def free_subnet() -> str:
-    """A 10.98.N.0/24 that no route of this machine overlaps (netavark's IPAM is shared)."""
-    used = [n for n in _routes() if n.prefixlen > 0]
-    for _ in range(100):
-        net = ipaddress.IPv4Network(f"10.98.{random.randint(1, 254)}.0/24")
-        if not any(net.overlaps(u) for u in used):
-            return str(net)
-    raise RuntimeError("no free 10.98.N.0/24")
 
 
 @dataclass
@@ -114,7 +102,7 @@ async def cluster(master: MasterHandle, tmp_path_factory: pytest.TempPathFactory
     tag = uuid.uuid4().hex[:6]
     config = NodeConfig(data_dir=base / "node", master=master.url,
                         token=(master.data_dir / "join-token").read_text().strip(),
-                        name=f"pi-{tag}", network=f"ble-{tag}", subnet=free_subnet(),
+                        name=f"pi-{tag}", network=f"ble-{tag}", subnet=free_subnet(range(98, 99)),
                         server_bind="127.0.0.1", server_port=free_port())
     shutdown = asyncio.Event()
     started: asyncio.Future[RunningNode] = asyncio.get_running_loop().create_future()

@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
-import itertools
 import json
 import os
 import shutil
@@ -38,9 +36,9 @@ from bramble.node.agent import NodeConfig, RunningNode, serve
 from bramble.node.runtime import config as podman_config
 from bramble.node.runtime.podman import PodmanRuntime, PodmanService
 from bramble.node.runtime.types import LABEL_POD_UID
-from tests.conftest import MasterHandle, _handle
+from tests.conftest import MasterHandle, running_master
 from tests.images import build_busybox_image
-from tests.node.conftest import _cgroup_dirs, _routes, short_dir, teardown_node
+from tests.node.conftest import _cgroup_dirs, free_subnet, short_dir, teardown_node
 
 T = TypeVar("T")
 
@@ -48,20 +46,6 @@ NODE = "pi1"
 NAMESPACE = "default"
 WAIT = 30.0  # seconds: a guard against hangs, never a speed assertion
 START_TIMEOUT = 60.0
-
-_subnet_counter = itertools.count(os.getpid() % 256)
-
-
-def node_subnet() -> str:
-    """The next /24 of 10.99.0.0/16 (a counter, offset by our pid so that two test runs
-    differ) that no route of this machine overlaps."""
-    used = [n for n in _routes() if n.prefixlen > 0]
-    for _ in range(256):
-        net = ipaddress.IPv4Network(f"10.99.{next(_subnet_counter) % 256}.0/24")
-        if not any(net.overlaps(u) for u in used):
-            return str(net)
-    raise RuntimeError("no free /24 in 10.99.0.0/16 for the node's network")
-
 
 async def until(what: str, check: Callable[[], Awaitable[T | None]], *,
                 within: float = WAIT, interval: float = 0.1,
@@ -110,30 +94,6 @@ def created_pod_ids(podman_dir: Path) -> list[str]:
                 if event.get("Type") == "pod" and event.get("Status") == "create":
                     ids.append(event["ID"])
     return ids
-
-
-@contextlib.asynccontextmanager
-async def in_process_master(data_dir: Path) -> AsyncIterator[MasterHandle]:
-    """tests/conftest.py's `master`, for a module: a master inside this event loop."""
-    from bramble.master.api.app import Settings
-    from bramble.master.daemon import MasterConfig
-    from bramble.master.daemon import serve as serve_master
-
-    config = MasterConfig(data_dir=data_dir, bind="127.0.0.1", port=0,
-                          settings=Settings(bookmark_interval=0.5), shutdown_timeout=2,
-                          watch_history=200)
-    shutdown = asyncio.Event()
-    started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_master(config, shutdown, started), name="test-master")
-    done, _ = await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # raises the startup error
-    running = started.result()
-    try:
-        yield _handle(running.url, data_dir, running=running)
-    finally:
-        shutdown.set()
-        await asyncio.wait_for(task, 15)
 
 
 @dataclass
@@ -232,10 +192,10 @@ async def agent_fixture(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed")
     base = short_dir(tmp_path_factory, "ag")
-    async with in_process_master(base / "master") as master, \
+    async with running_master(base / "master") as master, \
             Client.from_kubeconfig(str(master.kubeconfig)) as api:
         node = AgentNode(master=master, api=api, data_dir=base / "node",
-                         network=f"bta-{uuid.uuid4().hex[:8]}", subnet=node_subnet())
+                         network=f"bta-{uuid.uuid4().hex[:8]}", subnet=free_subnet(range(99, 100)))
         try:
             await node.start()
             # There is no registry and no `bramble push` yet: load it into the node's Podman.

@@ -59,11 +59,13 @@ def _routes() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def free_subnet() -> str:
-    """A /24 in 10.200.0.0-10.250.255.0 that no route of this machine overlaps."""
+def free_subnet(second_octets: range = range(200, 251)) -> str:
+    """A 10.X.Y.0/24 (X from `second_octets`) that no route of this machine overlaps:
+    netavark's IPAM is machine-wide, so every test network needs its own subnet."""
     used = [n for n in _routes() if n.prefixlen > 0]
     for _ in range(200):
-        net = ipaddress.IPv4Network(f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24")
+        net = ipaddress.IPv4Network(
+            f"10.{random.choice(second_octets)}.{random.randint(1, 254)}.0/24")
         if not any(net.overlaps(u) for u in used):
             return str(net)
     raise RuntimeError("no free /24 for a test network")
