@@ -34,6 +34,8 @@ from .api import auth, nodeapi
 from .api.app import Settings, build_app
 from .api.resources import Registry
 from .api.rest import Indexer, ObjectAPI, Target, WriteOptions
+from .controllers import ControllerSettings
+from .controllers import build as build_controllers
 from .controllers.namespace import NamespaceController
 from .metrics import Registry as MetricsRegistry
 from .store import Store, TinyDBBackend
@@ -55,6 +57,8 @@ class MasterConfig:
     fsync: bool = True  # only benchmarks comparing costs turn this off
     # Changes kept in memory for watches that resume from a resourceVersion.
     watch_history: int = 10_000
+    controllers: ControllerSettings = field(default_factory=ControllerSettings)
+    run_controllers: bool = True  # API-only tests and benchmarks turn the loops off
 
 
 @dataclass
@@ -223,13 +227,17 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
             config, running.credentials, running.ssl_context), name="credentials-refresh")
         namespaces = asyncio.create_task(NamespaceController(running.api).run(),
                                          name="namespace-controller")
-        roots: set[asyncio.Task] = {stop_waiter, refresher, namespaces}
+        loops = [asyncio.create_task(c.run(), name=c.name)
+                 for c in (build_controllers(running.api, config.controllers)
+                           if config.run_controllers else [])]
+        owned = [stop_waiter, refresher, namespaces, *loops]
+        roots: set[asyncio.Task] = set(owned)
         if committer is not None:
             roots.add(committer)
         done, _ = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
-        for task in (stop_waiter, refresher, namespaces):
+        for task in owned:
             task.cancel()
-        await asyncio.gather(refresher, namespaces, return_exceptions=True)
+        await asyncio.gather(*owned, return_exceptions=True)
         for task in done:
             if task is not stop_waiter and task.exception() is not None:
                 log.critical("a root task failed; stopping", extra={"task": task.get_name()})

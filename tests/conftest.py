@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,14 +62,15 @@ def _handle(url: str, data_dir: Path, **extra) -> MasterHandle:
 
 
 @contextlib.asynccontextmanager
-async def running_master(data_dir: Path) -> AsyncIterator[MasterHandle]:
-    """A master inside the current event loop, stopped (and awaited) on exit."""
+async def running_master(data_dir: Path, **overrides: Any) -> AsyncIterator[MasterHandle]:
+    """A master inside the current event loop, stopped (and awaited) on exit. `overrides`
+    are MasterConfig fields (e.g. controllers=ControllerSettings(...))."""
     from bramble.master.api.app import Settings
     from bramble.master.daemon import MasterConfig, serve
 
-    config = MasterConfig(data_dir=data_dir, bind="127.0.0.1", port=0,
-                          settings=Settings(bookmark_interval=0.5), shutdown_timeout=2,
-                          watch_history=200)
+    config = MasterConfig(**{"data_dir": data_dir, "bind": "127.0.0.1", "port": 0,
+                             "settings": Settings(bookmark_interval=0.5),
+                             "shutdown_timeout": 2, "watch_history": 200, **overrides})
     shutdown = asyncio.Event()
     started: asyncio.Future = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(config, shutdown, started), name="test-master")
