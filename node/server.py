@@ -1,10 +1,12 @@
-"""The node agent's HTTPS endpoint: what the master streams `kubectl logs` and `kubectl exec`
-through (the kubelet's port 10250, reduced to those two).
+"""The node agent's HTTPS endpoint: what the master streams `kubectl logs`, `kubectl exec` and
+`kubectl port-forward` through (the kubelet's port 10250, reduced to those three).
 
     GET /containerLogs/{namespace}/{pod}/{container}?follow&tailLines&timestamps&
         sinceSeconds&sinceTime&limitBytes&previous&podUID      -> text/plain, streamed
     GET /exec/{namespace}/{pod}/{container}?command=..&command=..&stdin&stdout&stderr&tty&
         podUID                                                  -> websocket, v5/v4.channel.k8s.io
+    GET /portForward/{namespace}/{pod}?podUID                   -> websocket,
+                                                SPDY/3.1+portforward.k8s.io (node/portforward.py)
 
 Trust: only the master may call it. At first start the node makes (under DATA/server/, 0700)
 a random 32-byte "kubelet token" (`token`, 0600) and a self-signed serving certificate
@@ -39,7 +41,7 @@ import secrets
 import ssl
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,6 +62,7 @@ from bramble.kube.errors import (
 )
 from bramble.streams import gone, while_connected
 
+from . import netns, portforward
 from .pods import generations, parse_time
 from .runtime.podman import STDERR, STDOUT, ContainerRuntimeError, ExecSession, PodmanRuntime
 from .runtime.types import (
@@ -290,7 +293,8 @@ class NodeServer:
         self._shutdown_timeout = shutdown_timeout
         self._identity: ServingIdentity | None = None
         self._runner: web.AppRunner | None = None
-        self._sockets: set[web.WebSocketResponse] = set()
+        # Open websockets, and whether each is an exec (ended with a Status frame).
+        self._sockets: dict[web.WebSocketResponse, bool] = {}
         self._stopping = asyncio.Event()  # set on shutdown: open streams end at once
 
     @property
@@ -307,6 +311,7 @@ class NodeServer:
         app = web.Application(middlewares=[self._errors, self._authenticate])
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         app.router.add_get("/exec/{namespace}/{pod}/{container}", self.exec)
+        app.router.add_get("/portForward/{namespace}/{pod}", self.port_forward)
         app.on_shutdown.append(self._close_sockets)
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=self._shutdown_timeout)
@@ -402,19 +407,24 @@ class NodeServer:
     async def _close_sockets(self, app: web.Application) -> None:
         self._stopping.set()
         stopping = ServiceUnavailable("the node agent is stopping").status()
-        for ws in list(self._sockets):
-            await _send_status(ws, stopping)  # kubectl fails instead of reporting success
+        for ws, is_exec in list(self._sockets.items()):
+            if is_exec:
+                await _send_status(ws, stopping)  # kubectl fails instead of reporting success
             await ws.close(code=1001, message=b"node agent stopping")
 
     # handlers
 
-    async def _find(self, request: web.Request, *, previous: bool = False) -> ObservedContainer:
+    async def _observe(self, request: web.Request) -> dict[str, ObservedPod]:
         info = request.match_info
         labels = {LABEL_MANAGED: "true", LABEL_POD_NAMESPACE: info["namespace"],
                   LABEL_POD_NAME: info["pod"]}
         if request.query.get("podUID"):
             labels[LABEL_POD_UID] = request.query["podUID"]
-        pods = await self.runtime.observe(labels)
+        return await self.runtime.observe(labels)
+
+    async def _find(self, request: web.Request, *, previous: bool = False) -> ObservedContainer:
+        info = request.match_info
+        pods = await self._observe(request)
         return pick_container(pods, info["pod"], info["container"], previous=previous)
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
@@ -453,7 +463,7 @@ class NodeServer:
         if ready.protocol is None:
             raise BadRequest(f"exec speaks only {', '.join(CHANNEL_PROTOCOLS)}")
         await ws.prepare(request)
-        self._sockets.add(ws)
+        self._sockets[ws] = True
         try:
             try:
                 opts = exec_options(request.query)
@@ -477,7 +487,44 @@ class NodeServer:
             if status is not None:
                 await _send_status(ws, status)
         finally:
-            self._sockets.discard(ws)
+            self._sockets.pop(ws, None)
+            await ws.close()
+        return ws
+
+
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        pod = request.match_info["pod"]
+        sandboxes = [p.sandbox for p in (await self._observe(request)).values()
+                     if p.sandbox is not None and p.sandbox.state == "running"]
+        if not sandboxes:
+            raise BadRequest(f'pod "{pod}" is not running on this node')
+        sandbox_id = sandboxes[0].id
+        uid = request.query.get("podUID", "")
+        ws = web.WebSocketResponse(protocols=(portforward.PROTOCOL,), max_msg_size=MAX_FRAME)
+        ready = ws.can_prepare(request)
+        if not ready.ok or ready.protocol is None:
+            raise BadRequest(f"port-forward speaks only {portforward.PROTOCOL} over a websocket")
+
+        async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            try:
+                path = await self.runtime.sandbox_netns(sandbox_id)
+            except ContainerRuntimeError as err:
+                raise ConnectionRefusedError(f"pod sandbox gone: {err}") from err
+            return await netns.open_connection(path, port)
+
+        async def messages() -> AsyncIterator[bytes]:
+            async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    yield msg.data
+
+        await ws.prepare(request)
+        self._sockets[ws] = False
+        session = portforward.PortForwardSession(ws.send_bytes, connect, pod, uid)
+        try:
+            async with contextlib.aclosing(messages()) as incoming:
+                await session.run(incoming)
+        finally:
+            self._sockets.pop(ws, None)
             await ws.close()
         return ws
 

@@ -19,7 +19,8 @@ AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscover
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-              "binding": ["create"], "log": ["get"], "exec": ["create", "get"]}
+              "binding": ["create"], "log": ["get"], "exec": ["create", "get"],
+              "portforward": ["create", "get"]}
 
 
 def _sub_kind(rt: ResourceType, sub: str) -> tuple[str, str, str]:
@@ -29,6 +30,8 @@ def _sub_kind(rt: ResourceType, sub: str) -> tuple[str, str, str]:
         return "", "v1", "Binding"
     if sub == "exec":
         return "", "v1", "PodExecOptions"
+    if sub == "portforward":
+        return "", "v1", "PodPortForwardOptions"
     return rt.group, rt.version, rt.kind
 
 

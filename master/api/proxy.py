@@ -1,16 +1,19 @@
-"""`kubectl logs` and `kubectl exec`: the master's side. It authorizes the request, finds the
-pod's node and streams to and from that node agent's HTTPS endpoint (node/server.py).
+"""`kubectl logs`, `exec` and `port-forward`: the master's side. It authorizes the request,
+finds the pod's node and streams to and from that node agent's HTTPS endpoint
+(node/server.py).
 
 - `POST /bramble/v1/nodes/{name}/endpoint` (the node's own credential only): the agent's
   address, port, secret "kubelet token" and serving certificate sha256. Kept in memory and
   in DATA/node-endpoints.json (0600: it holds the tokens), newest per node.
 - `GET .../pods/{name}/log` (verb get on pods/log): the node's text/plain answer streamed
   through as it comes (`follow` ends when the node ends it or the caller goes away).
-- `GET .../pods/{name}/exec` as a websocket (verb create on pods/exec, as Kubernetes asks
-  of websocket exec since 1.35): the caller's socket is accepted with the subprotocol the
-  node agreed to (v5.channel.k8s.io or v4), and frames are relayed both ways unchanged. A
-  request that is not a websocket (kubectl's SPDY fallback) gets a Status error: the same
-  error the websocket attempt met, or "SPDY is not supported".
+- `GET .../pods/{name}/exec` and `.../portforward` as websockets (verb create on
+  pods/exec and pods/portforward, as Kubernetes asks of websocket streams since 1.35): the
+  caller's socket is accepted with the subprotocol the node agreed to (v5.channel.k8s.io or
+  v4 for exec; SPDY/3.1+portforward.k8s.io, SPDY tunnelled in the websocket, for
+  port-forward), and messages are relayed both ways unchanged. A request that is not a
+  websocket (kubectl's SPDY fallback) gets a Status error: the same error the websocket
+  attempt met, or "SPDY upgrades are not supported".
 
 Trust towards nodes: the master presents the node's own kubelet token and pins the node's
 self-signed certificate by the fingerprint it registered (aiohttp.Fingerprint), so neither
@@ -58,8 +61,9 @@ log = logging.getLogger(__name__)
 
 ENDPOINT_PATH = "/bramble/v1/nodes/{name}/endpoint"
 ENDPOINTS_FILE = "node-endpoints.json"
-SUBRESOURCES = frozenset({"log", "exec"})
+SUBRESOURCES = frozenset({"log", "exec", "portforward"})
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+PORTFORWARD_PROTOCOLS = ("SPDY/3.1+portforward.k8s.io",)
 LOG_PARAMS = ("follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime",
               "limitBytes")
 EXEC_PARAMS = ("command", "stdin", "stdout", "stderr", "tty")
@@ -245,16 +249,16 @@ class NodeProxy:
 
     async def handle(self, request: web.Request, t: Target,
                      identity: auth.Identity) -> web.StreamResponse:
-        exec_ = t.subresource == "exec"
-        verb = "create" if exec_ else "get"
-        auth.authorize(identity, auth.Attributes(verb, t.rt.group, t.rt.plural, t.subresource,
+        sub = t.subresource
+        streaming = sub in ("exec", "portforward")
+        verb = "create" if streaming else "get"
+        auth.authorize(identity, auth.Attributes(verb, t.rt.group, t.rt.plural, sub,
                                                  t.namespace, t.name))
-        if exec_ and request.method not in ("GET", "POST"):
-            raise BadRequest("exec supports GET (websocket) only")
-        if not exec_ and request.method != "GET":
+        if streaming and request.method not in ("GET", "POST"):
+            raise BadRequest(f"{sub} supports GET (websocket) only")
+        if not streaming and request.method != "GET":
             raise BadRequest("log supports GET only")
         pod = self.api.get(t).obj()
-        container = default_container(pod, request.query.get("container", ""))
         node = (pod.get("spec") or {}).get("nodeName") or ""
         if not node:
             raise BadRequest(f'pod "{t.name}" does not have a host assigned')
@@ -262,15 +266,24 @@ class NodeProxy:
         if endpoint is None:
             raise ServiceUnavailable(f'node "{node}" has not registered its agent endpoint '
                                      f"(is its agent running?)")
-        kind = "exec" if exec_ else "containerLogs"
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        if sub == "portforward":
+            # The ports travel inside the SPDY streams; the node checks each one.
+            path = "/".join(quote(p, safe="") for p in (t.namespace, t.name))
+            return await self._websocket(request, node, endpoint,
+                                         endpoint.url(f"/portForward/{path}"),
+                                         [("podUID", uid)], PORTFORWARD_PROTOCOLS)
+        container = default_container(pod, request.query.get("container", ""))
         path = "/".join(quote(p, safe="") for p in (t.namespace, t.name, container))
-        url = endpoint.url(f"/{kind}/{path}")
-        names = EXEC_PARAMS if exec_ else LOG_PARAMS
+        names = EXEC_PARAMS if sub == "exec" else LOG_PARAMS
         params = [(k, v) for k, v in request.query.items() if k in names]
-        params.append(("podUID", (pod.get("metadata") or {}).get("uid", "")))
-        if exec_:
-            return await self._exec(request, node, endpoint, url, params)
-        return await self._logs(request, node, endpoint, url, params)
+        params.append(("podUID", uid))
+        if sub == "exec":
+            return await self._websocket(request, node, endpoint,
+                                         endpoint.url(f"/exec/{path}"), params,
+                                         CHANNEL_PROTOCOLS)
+        return await self._logs(request, node, endpoint, endpoint.url(f"/containerLogs/{path}"),
+                                params)
 
     async def _logs(self, request: web.Request, node: str, endpoint: NodeEndpoint, url: str,
                     params: list[tuple[str, str]]) -> web.StreamResponse:
@@ -303,15 +316,20 @@ class NodeProxy:
         except (aiohttp.ClientError, TimeoutError) as err:
             raise _unreachable(node, err) from None
 
-    async def _exec(self, request: web.Request, node: str, endpoint: NodeEndpoint, url: str,
-                    params: list[tuple[str, str]]) -> web.StreamResponse:
-        ws = web.WebSocketResponse(protocols=CHANNEL_PROTOCOLS, max_msg_size=MAX_FRAME)
+    async def _websocket(self, request: web.Request, node: str, endpoint: NodeEndpoint,
+                         url: str, params: list[tuple[str, str]],
+                         protocols: tuple[str, ...]) -> web.StreamResponse:
+        """Exec and port-forward: accept the caller's websocket with the subprotocol the
+        node agreed to, then relay messages both ways unchanged (the master never parses
+        the exec channels or the SPDY frames inside)."""
+        ws = web.WebSocketResponse(protocols=protocols, max_msg_size=MAX_FRAME)
         ready = ws.can_prepare(request)
         if not ready.ok:
-            raise BadRequest("bramble serves exec over websockets only "
-                             f"({', '.join(CHANNEL_PROTOCOLS)}); SPDY is not supported")
+            raise BadRequest("bramble serves exec and port-forward over websockets only "
+                             f"({', '.join(protocols)}); SPDY upgrades are not supported")
         if ready.protocol is None:
-            raise BadRequest(f"exec speaks only {', '.join(CHANNEL_PROTOCOLS)}")
+            raise BadRequest(f"this stream speaks only {', '.join(protocols)}")
+        is_exec = protocols == CHANNEL_PROTOCOLS
         headers = {"Authorization": f"Bearer {endpoint.token}"}
         try:
             upstream = await self._client().ws_connect(
@@ -326,7 +344,7 @@ class NodeProxy:
                 raise InternalError(f'node "{node}" answered with subprotocol '
                                     f"{upstream.protocol!r}, not {ready.protocol!r}")
             await ws.prepare(request)
-            if not await _relay(ws, upstream, self._stopping):
+            if not await _relay(ws, upstream, self._stopping) and is_exec:
                 with contextlib.suppress(ConnectionResetError):
                     await ws.send_bytes(b"\x03" + orjson.dumps(ServiceUnavailable(
                         "the master is shutting down").status()))
@@ -347,9 +365,9 @@ async def _relay(caller: web.WebSocketResponse, node: aiohttp.ClientWebSocketRes
             elif msg.type == WSMsgType.TEXT:
                 await dst.send_str(msg.data)
 
-    up = asyncio.create_task(pump(caller, node), name="exec-relay-to-node")
-    down = asyncio.create_task(pump(node, caller), name="exec-relay-to-caller")
-    stop = asyncio.create_task(stopping.wait(), name="exec-relay-stop")
+    up = asyncio.create_task(pump(caller, node), name="stream-relay-to-node")
+    down = asyncio.create_task(pump(node, caller), name="stream-relay-to-caller")
+    stop = asyncio.create_task(stopping.wait(), name="stream-relay-stop")
     try:
         await asyncio.wait({up, down, stop}, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -66,7 +66,7 @@ RESOURCES: tuple[ResourceType, ...] = (
                  subresources=("status",), selectable_fields=("status.phase",),
                  verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     ResourceType("", "v1", "Pod", "pods", True, ("po",), _WORKLOAD,
-                 subresources=("status", "binding", "log", "exec"),
+                 subresources=("status", "binding", "log", "exec", "portforward"),
                  selectable_fields=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                                     "spec.serviceAccountName", "status.phase", "status.podIP",
                                     "status.nominatedNodeName")),

@@ -876,6 +876,23 @@ class PodmanRuntime:
         mine = networks.get(self.network_name) or next(iter(networks.values()), {})
         return mine.get("IPAddress", "") or ""
 
+    async def sandbox_netns(self, sandbox_id: str) -> str:
+        """The path of the sandbox's network namespace (its infra process's), for
+        connections that must start inside the pod (port-forward to its localhost)."""
+        return await self._call(self._sandbox_netns, sandbox_id)
+
+    def _sandbox_netns(self, sandbox_id: str) -> str:
+        pod = _check(self._api().get(f"/pods/{sandbox_id}/json"),
+                     f"sandbox {sandbox_id}").json()
+        infra = pod.get("InfraContainerID") or ""
+        if not infra:
+            raise ContainerRuntimeError(f"sandbox {sandbox_id[:12]} has no infra container")
+        body = _check(self._api().get(f"/containers/{infra}/json"), f"infra {infra}").json()
+        pid = (body.get("State") or {}).get("Pid") or 0
+        if not pid:
+            raise ContainerRuntimeError(f"sandbox {sandbox_id[:12]} is not running")
+        return f"/proc/{pid}/ns/net"
+
     async def remove_sandbox(self, sandbox_id: str) -> None:
         """Remove the pod and its containers, killing what still runs at once (stop them
         first for a graceful end). Idempotent."""

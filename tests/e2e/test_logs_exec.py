@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import os
 import re
 import shutil
+import socket
 import stat
 import sys
 import uuid
@@ -238,7 +241,91 @@ async def test_exec_output_exit_codes_and_stdin(cluster: Cluster) -> None:
         async with http.post(url, ssl=ctx, headers=headers | {
                 "Connection": "Upgrade", "Upgrade": "SPDY/3.1"}) as resp:
             assert resp.status == 400
-            assert "SPDY is not supported" in (await resp.json())["message"]
+            assert "SPDY upgrades are not supported" in (await resp.json())["message"]
+
+
+async def forwarded_port(proc: asyncio.subprocess.Process) -> int:
+    """The local port from kubectl's "Forwarding from 127.0.0.1:PORT -> N" line."""
+    assert proc.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
+        assert line, "kubectl port-forward ended before forwarding"
+        if m := re.match(r"Forwarding from 127\.0\.0\.1:(\d+) ->", line):
+            return int(m.group(1))
+
+
+def exchange(port: int, send: bytes, *, shut: bool = True) -> bytes:
+    """Send `send` to 127.0.0.1:port, half-close, and read until the far side closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(send)
+        if shut:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+async def test_port_forward_reaches_the_pods_localhost(cluster: Cluster) -> None:
+    c = cluster
+    # httpd listens on the pod's 127.0.0.1 only: reachable through port-forward (which
+    # enters the pod's network namespace, as the kubelet does), not through the pod IP.
+    # nc's stdin stays open (a sleep): like the kubelet, the agent ends a forwarded
+    # connection when the pod closes its side, so the receiver must not close first.
+    await c.run_pod("web", "mkdir -p /www && echo hello > /www/index.html && "
+                           "dd if=/dev/urandom of=/www/big bs=1024 count=1024 2>/dev/null && "
+                           "sha256sum /www/big > /www/big.sum; "
+                           "(sleep 3600 | nc -l -p 7000 | sha256sum > /tmp/up.sum) & "
+                           "exec httpd -f -p 127.0.0.1:8080 -h /www")
+    await c.wait_pod("web", running())
+    proc = await c.spawn("port-forward", "pod/web", ":8080", ":7000")
+    try:
+        web_port = await forwarded_port(proc)
+        up_port = await forwarded_port(proc)
+
+        async def get(path: str) -> bytes:
+            request = f"GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n".encode()
+            while True:  # httpd may still be starting
+                reply = await asyncio.to_thread(exchange, web_port, request, shut=False)
+                if reply:
+                    head, _, body = reply.partition(b"\r\n\r\n")
+                    assert head.split(b"\r\n")[0].endswith(b" 200 OK"), head
+                    return body
+                await asyncio.sleep(0.2)
+
+        assert await asyncio.wait_for(get("/index.html"), TIMEOUT) == b"hello\n"
+        # Several connections at once over the one session, 1 MiB each way.
+        bodies = await asyncio.gather(*(get("/big") for _ in range(3)))
+        digest = (await get("/big.sum")).split()[0].decode()
+        assert all(hashlib.sha256(b).hexdigest() == digest and len(b) == 1 << 20
+                   for b in bodies)
+        upload = os.urandom(1 << 20)
+        assert await asyncio.to_thread(exchange, up_port, upload) == b""
+        async def uploaded() -> str:
+            while True:  # sha256sum writes once nc has seen the end of the upload
+                code, out, err = await c.kubectl("exec", "web", "--", "cat", "/tmp/up.sum")
+                if code == 0 and out.strip():
+                    return out.split()[0]
+                await asyncio.sleep(0.2)
+        assert await asyncio.wait_for(uploaded(), TIMEOUT) == hashlib.sha256(upload).hexdigest()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.communicate(), TIMEOUT)
+
+    # Nothing listens on port 9 in the pod: the connection ends and kubectl says why (and,
+    # as kubectl does since 1.30 on a forwarding error, stops).
+    proc = await c.spawn("port-forward", "pod/web", ":9")
+    try:
+        assert await asyncio.to_thread(exchange, await forwarded_port(proc), b"x") == b""
+        _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "error forwarding port 9 to pod web" in err.decode()
+
+    code, _, err = await c.kubectl("port-forward", "pod/missing", ":8080")
+    assert code != 0 and 'pods "missing" not found' in err
 
 
 async def test_only_the_master_reaches_the_node(cluster: Cluster) -> None:

@@ -79,7 +79,6 @@ def test_parse_path(path: str, parsed: Parsed) -> None:
     "/apis/apps/v1/pods",  # pods are not in apps
     "/api/v1/deployments",  # deployments are not in core
     "/apis/apps/v1/foos",
-    "/api/v1/namespaces/default/pods/web/portforward",  # a subresource bramble does not serve
     "/api/v1/namespaces/default/pods/web/scale",  # scale is not a pod subresource
     "/api/v1/nodes/pi1/binding",
     "/api/v1/namespaces/default/pods/web/status/extra",  # too deep
