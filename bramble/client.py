@@ -9,9 +9,11 @@ says insecure-skip-tls-verify.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +32,7 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 USER_AGENT = f"bramble/{__version__}"
+UPLOAD_CHUNK = 256 * 1024
 
 
 class ClientError(Exception):
@@ -215,6 +218,37 @@ class Client:
             raise ConnectionFailed(
                 f"the bramble master at {self.server} did not answer {method} {path} within "
                 f"{time_limit or self.timeout:g}s") from err
+        except aiohttp.ClientError as err:
+            raise self._connection_failed(err) from err
+
+    async def upload(self, path: str, file: Path, *, params: Mapping[str, Any] | None = None,
+                     content_type: str = "application/octet-stream",
+                     time_limit: float | None = None) -> Any:
+        """POST a file as the body, streamed in chunks read off the event loop (an image
+        archive can be larger than a Pi's free memory). Returns the parsed answer."""
+        session = self._ensure_session()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            handle = await asyncio.to_thread(open, file, "rb")
+            try:
+                while data := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
+                    yield data
+            finally:
+                await asyncio.to_thread(handle.close)
+
+        limit = aiohttp.ClientTimeout(total=time_limit, sock_connect=self.timeout)
+        try:
+            async with session.post(self.server + path, params=_params(params), data=chunks(),
+                                    headers={"Content-Type": content_type, "Accept": JSON},
+                                    timeout=limit) as resp:
+                raw = await resp.read()
+                parsed = _decode(raw, resp.headers.get("Content-Type", ""))
+                if resp.status >= 400:
+                    raise status_error(resp.status, parsed)
+                return parsed
+        except TimeoutError as err:
+            raise ConnectionFailed(f"the bramble master at {self.server} did not answer "
+                                   f"POST {path} in time") from err
         except aiohttp.ClientError as err:
             raise self._connection_failed(err) from err
 

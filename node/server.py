@@ -7,6 +7,8 @@
         podUID                                                  -> websocket, v5/v4.channel.k8s.io
     GET /portForward/{namespace}/{pod}?podUID                   -> websocket,
                                                 SPDY/3.1+portforward.k8s.io (node/portforward.py)
+    POST /images   (body: an image archive, `podman save` format) -> {"images": [names]}
+                   (`bramble push`: side-loading images without a registry)
 
 Trust: only the master may call it. At first start the node makes (under DATA/server/, 0700)
 a random 32-byte "kubelet token" (`token`, 0600) and a self-signed serving certificate
@@ -312,6 +314,7 @@ class NodeServer:
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         app.router.add_get("/exec/{namespace}/{pod}/{container}", self.exec)
         app.router.add_get("/portForward/{namespace}/{pod}", self.port_forward)
+        app.router.add_post("/images", self.load_image)
         app.on_shutdown.append(self._close_sockets)
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=self._shutdown_timeout)
@@ -492,6 +495,27 @@ class NodeServer:
         return ws
 
 
+    async def load_image(self, request: web.Request) -> web.Response:
+        """Spool the archive to the data dir (Podman loads from a file; an image does not
+        fit a Pi's memory), load it, and always remove the spooled copy."""
+        spool = self.folder.parent / "images-incoming"
+        await asyncio.to_thread(spool.mkdir, mode=0o700, parents=True, exist_ok=True)
+        path = spool / f"{secrets.token_hex(8)}.tar"
+        try:
+            size = await _spool(request, path)
+            if size == 0:
+                raise BadRequest("the request has no image archive in its body")
+            try:
+                images = await self.runtime.load_image(path)
+            except ContainerRuntimeError as err:
+                raise BadRequest(f"loading the image failed: {err}".replace(
+                    str(path), "the archive")) from None
+            log.info("image loaded", extra={"images": ",".join(images), "bytes": size})
+            return web.Response(body=orjson.dumps({"images": images}),
+                                content_type="application/json")
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
     async def port_forward(self, request: web.Request) -> web.StreamResponse:
         pod = request.match_info["pod"]
         sandboxes = [p.sandbox for p in (await self._observe(request)).values()
@@ -527,6 +551,29 @@ class NodeServer:
             self._sockets.pop(ws, None)
             await ws.close()
         return ws
+
+
+async def _spool(request: web.Request, path: Path, chunk: int = 1 << 20) -> int:
+    """Write the request body to `path` (0600), off the event loop; returns its size."""
+    def create() -> Any:
+        return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+    file = await asyncio.to_thread(create)
+    size = 0
+    try:
+        buffer = bytearray()
+        async for data in request.content.iter_chunked(64 * 1024):
+            buffer += data
+            if len(buffer) >= chunk:
+                await asyncio.to_thread(file.write, bytes(buffer))
+                size += len(buffer)
+                buffer.clear()
+        if buffer:
+            await asyncio.to_thread(file.write, bytes(buffer))
+            size += len(buffer)
+    finally:
+        await asyncio.to_thread(file.close)
+    return size
 
 
 async def _send_status(ws: web.WebSocketResponse, status: dict[str, Any]) -> None:

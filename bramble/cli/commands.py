@@ -9,10 +9,12 @@ each failure as it happens, carry on, and return 1 at the end, as kubectl does.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from bramble.cli import output
@@ -495,6 +497,32 @@ async def scale(env: Env, args: argparse.Namespace) -> int:
                 continue
             env.out.write(f"{r.qualified_kind}/{name} scaled\n")
             env.out.flush()
+    return 1 if failed else 0
+
+
+# --- push -----------------------------------------------------------------------------------
+
+async def push(env: Env, args: argparse.Namespace) -> int:
+    """Side-load an image archive (`podman save` / `docker save`) onto the nodes."""
+    path = Path(args.image)
+    if not await asyncio.to_thread(path.is_file):
+        raise UsageError(f"{args.image}: no such file (give an image archive made with "
+                         f"`podman save` or `docker save`)")
+    params = {"node": args.node} if args.node else None
+    try:
+        result = await env.api.upload("/bramble/v1/images", path, params=params,
+                                      content_type="application/x-tar")
+    except StatusError as err:
+        env.error(server_error(err))
+        return 1
+    failed = False
+    for node, outcome in sorted((result.get("nodes") or {}).items()):
+        if outcome.get("error"):
+            failed = True
+            env.error(f"{node}: error: {outcome['error']}")
+        else:
+            env.out.write(f"{node}: loaded {', '.join(outcome.get('images') or []) or '-'}\n")
+    env.out.flush()
     return 1 if failed else 0
 
 

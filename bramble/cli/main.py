@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("targets", nargs="+", metavar="TYPE/NAME", help="TYPE/NAME or TYPE NAME")
     p.add_argument("--replicas", type=int, required=True, metavar="COUNT")
 
+    p = sub.add_parser("push", parents=[client_global],
+                       help="load an image archive (podman/docker save) onto the nodes, "
+                            "without a registry")
+    p.add_argument("image", metavar="IMAGE.tar", help="the archive, e.g. from `podman save`")
+    p.add_argument("--node", default="", metavar="NAME",
+                   help="only this node (default: every node with a running agent)")
+
     p = sub.add_parser("version", parents=[client_global],
                        help="print the client's and the server's versions")
     p.add_argument("--client", action="store_true", help="only the client's version")

@@ -15,6 +15,12 @@ finds the pod's node and streams to and from that node agent's HTTPS endpoint
   websocket (kubectl's SPDY fallback) gets a Status error: the same error the websocket
   attempt met, or "SPDY upgrades are not supported".
 
+- `POST /bramble/v1/images[?node=NAME]` (admin only; `bramble push`): an image archive
+  streamed to every node with a registered agent (or the one named), all at once and
+  without touching the master's disk: each chunk goes to every node still receiving, so
+  memory stays bounded and the slowest node sets the pace. The answer lists, per node,
+  the images loaded or the error; a node failing does not stop the others.
+
 Trust towards nodes: the master presents the node's own kubelet token and pins the node's
 self-signed certificate by the fingerprint it registered (aiohttp.Fingerprint), so neither
 side needs a CA for this channel and nothing else can answer in the node's place. A node
@@ -60,6 +66,9 @@ from .rest import ObjectAPI, Target
 log = logging.getLogger(__name__)
 
 ENDPOINT_PATH = "/bramble/v1/nodes/{name}/endpoint"
+IMAGES_PATH = "/bramble/v1/images"
+PUSH_CHUNK = 256 * 1024
+PUSH_QUEUE = 8  # chunks buffered per node: a slow node slows the push, memory stays flat
 ENDPOINTS_FILE = "node-endpoints.json"
 SUBRESOURCES = frozenset({"log", "exec", "portforward"})
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
@@ -245,6 +254,66 @@ class NodeProxy:
                                                     "port": endpoint.port})
         return web.Response(status=204)
 
+    # bramble push
+
+    async def push_image(self, request: web.Request) -> web.Response:
+        identity = request[self.identity_key]
+        auth.authorize(identity, auth.Attributes("create", "bramble", "images"))
+        only = request.query.get("node", "")
+        nodes = {e.name for e in self.api.store.list("nodes")}
+        if only:
+            if only not in nodes:
+                raise NotFound(f'node "{only}" not found')
+            if self.endpoints.get(only) is None:
+                raise ServiceUnavailable(f'node "{only}" has not registered its agent endpoint '
+                                         f"(is its agent running?)")
+            targets = [only]
+        else:
+            targets = sorted(n for n in nodes if self.endpoints.get(n) is not None)
+            if not targets:
+                raise ServiceUnavailable("no node has registered its agent endpoint yet")
+        client = self._client()
+        queues: dict[str, asyncio.Queue[bytes | None]] = {
+            n: asyncio.Queue(PUSH_QUEUE) for n in targets}
+        senders = {n: asyncio.create_task(self._push_to(client, n, queues[n]),
+                                          name=f"push-image-{n}") for n in targets}
+        try:
+            async for chunk in request.content.iter_chunked(PUSH_CHUNK):
+                for node, queue in queues.items():
+                    await _offer(queue, chunk, senders[node])
+            for node, queue in queues.items():
+                await _offer(queue, None, senders[node])
+            results = dict(zip(targets, await asyncio.gather(*senders.values()), strict=True))
+        finally:
+            for task in senders.values():
+                task.cancel()
+            await asyncio.gather(*senders.values(), return_exceptions=True)
+        return web.Response(body=orjson.dumps({"kind": "ImagePushResult", "nodes": results}),
+                            content_type="application/json")
+
+    async def _push_to(self, client: aiohttp.ClientSession, node: str,
+                       queue: asyncio.Queue[bytes | None]) -> Obj:
+        endpoint = self.endpoints.get(node)
+        assert endpoint is not None
+
+        async def body() -> AsyncIterator[bytes]:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+
+        try:
+            async with client.post(endpoint.url("/images"), data=body(), ssl=endpoint.fingerprint(),
+                                   headers={"Authorization": f"Bearer {endpoint.token}",
+                                            "Content-Type": "application/x-tar"}) as resp:
+                raw = await resp.content.read(MAX_BODY)
+                if resp.status != 200:
+                    return {"error": _node_error(node, resp.status, raw).message}
+                images = orjson.loads(raw).get("images") or []
+                log.info("image pushed", extra={"node": node, "images": ",".join(images)})
+                return {"images": images}
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as err:
+            return {"error": _unreachable(node, err).message if not isinstance(
+                err, orjson.JSONDecodeError) else f"node {node!r} answered no JSON"}
+
     # pods/log and pods/exec
 
     async def handle(self, request: web.Request, t: Target,
@@ -381,6 +450,18 @@ async def _relay(caller: web.WebSocketResponse, node: aiohttp.ClientWebSocketRes
     return not stopping.is_set()
 
 
+async def _offer(queue: asyncio.Queue[bytes | None], item: bytes | None,
+                 sender: asyncio.Task[Obj]) -> None:
+    """Queue `item` for a node's sender, unless that sender has already finished (its
+    node failed): a full queue nobody reads must not stall the push to the others."""
+    if sender.done():
+        return
+    put = asyncio.ensure_future(queue.put(item))
+    await asyncio.wait({put, sender}, return_when=asyncio.FIRST_COMPLETED)
+    if not put.done():
+        put.cancel()
+
+
 def _node_error(node: str, status: int, body: bytes) -> StatusError:
     """The node's refusal as the caller should see it. A Status the node sent for the
     request (400 not started, 404) passes through; the node refusing the MASTER (401/403)
@@ -419,4 +500,5 @@ def add_routes(app: web.Application, api: ObjectAPI,
     app.cleanup_ctx.append(proxy.lifecycle)
     app.on_shutdown.append(proxy.close)
     app.router.add_post(ENDPOINT_PATH, proxy.register)
+    app.router.add_post(IMAGES_PATH, proxy.push_image)
     return proxy

@@ -1,6 +1,6 @@
-"""`kubectl logs` and `kubectl exec` end to end: the pinned real kubectl -> the in-process
-master (master/api/proxy.py) -> an in-process node agent's HTTPS server (node/server.py) ->
-real Podman. Each test gets its own master and node (own Podman service, storage, network
+"""`kubectl logs`, `exec`, `port-forward` and `bramble push` end to end: the pinned real
+kubectl (or the bramble CLI) -> the in-process master (master/api/proxy.py) -> an in-process
+node agent's HTTPS server (node/server.py) -> real Podman. Each test gets its own master and node (own Podman service, storage, network
 and subnet); the teardown removes every pod, container, process, mount and file and fails
 if anything is left.
 """
@@ -56,6 +56,15 @@ class Cluster:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    async def bramble(self, *args: str) -> tuple[int, str, str]:
+        """The bramble CLI as a user runs it, with the admin kubeconfig."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bramble", *args, "--kubeconfig", str(self.master.kubeconfig),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
         return proc.returncode or 0, out.decode(), err.decode()
 
     async def spawn(self, *args: str, stdin: bool = False) -> asyncio.subprocess.Process:
@@ -115,10 +124,14 @@ async def cluster(master: MasterHandle, tmp_path_factory: pytest.TempPathFactory
         if task in done:
             task.result()
         node = started.result()
-        await node.runtime.load_image(build_busybox_image(base / "images"))
         await asyncio.wait_for(node.server.registered.wait(), TIMEOUT)
         async with Client.from_kubeconfig(str(master.kubeconfig)) as client:
-            yield Cluster(master, node, config, client, base / "kubectl-cache")
+            cluster = Cluster(master, node, config, client, base / "kubectl-cache")
+            # The test image reaches the node as a user's would: `bramble push`.
+            code, out, err = await cluster.bramble(
+                "push", str(build_busybox_image(base / "images")))
+            assert (code, out) == (0, f"{node.name}: loaded {BUSYBOX_IMAGE}\n"), err
+            yield cluster
     finally:
         shutdown.set()
         await asyncio.wait_for(task, 30)
@@ -328,6 +341,23 @@ async def test_port_forward_reaches_the_pods_localhost(cluster: Cluster) -> None
     assert code != 0 and 'pods "missing" not found' in err
 
 
+async def test_push_reports_bad_archives_and_unknown_nodes(cluster: Cluster,
+                                                            tmp_path: Path) -> None:
+    c = cluster
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"this is not an image archive\n" * 100)
+    code, out, err = await c.bramble("push", str(junk))
+    assert code == 1 and out == ""
+    assert err.startswith(f"{c.node.name}: error: loading the image failed: the archive is "
+                          f"not an image archive"), err
+    code, _, err = await c.bramble("push", str(junk), "--node", "nope")
+    assert code == 1 and 'node "nope" not found' in err
+    code, _, err = await c.bramble("push", str(tmp_path / "missing.tar"))
+    assert code == 1 and "missing.tar: no such file" in err
+    # Nothing is left spooled on the node.
+    assert list((c.config.data_dir / "images-incoming").iterdir()) == []
+
+
 async def test_only_the_master_reaches_the_node(cluster: Cluster) -> None:
     c = cluster
     await c.run_pod("quiet", "echo secret; exec sleep 3600")
@@ -352,6 +382,9 @@ async def test_only_the_master_reaches_the_node(cluster: Cluster) -> None:
                              ssl=ctx, headers={"Authorization": f"Bearer {other}"},
                              json=c.node.server.registration() | {"port": 1}) as resp:
             assert resp.status == 403  # no node may redirect another node's traffic
+        async with http.post(f"{c.master.url}/bramble/v1/images", ssl=ctx, data=b"x",
+                             headers={"Authorization": f"Bearer {own}"}) as resp:
+            assert resp.status == 403  # nor push images to the others
 
         # The node's own server: only its kubelet token (which only the master holds).
         pinned = aiohttp.Fingerprint(bytes.fromhex(c.node.server.identity.cert_sha256))
