@@ -252,6 +252,44 @@ class Client:
         except aiohttp.ClientError as err:
             raise self._connection_failed(err) from err
 
+    async def stream(self, path: str, params: Mapping[str, Any] | None = None,
+                     ) -> AsyncIterator[bytes]:
+        """GET a streamed body (a followed log) chunk by chunk, as it comes, with no read
+        timeout; errors before the body are raised as StatusErrors."""
+        session = self._ensure_session()
+        limit = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=None)
+        try:
+            async with session.get(self.server + path, params=_params(params),
+                                   headers={"Accept": "*/*"}, timeout=limit) as resp:
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    raise status_error(resp.status,
+                                       _decode(raw, resp.headers.get("Content-Type", "")))
+                async for chunk in resp.content.iter_any():
+                    yield chunk
+        except aiohttp.ClientPayloadError:
+            return  # the server ended the stream mid-chunk (e.g. shutting down)
+        except TimeoutError as err:
+            raise ConnectionFailed(f"the bramble master at {self.server} did not answer "
+                                   f"within {self.timeout:g}s") from err
+        except aiohttp.ClientError as err:
+            raise self._connection_failed(err) from err
+
+    async def websocket(self, path: str, params: Mapping[str, Any] | None,
+                        protocols: tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
+        """Open a websocket (exec); the caller closes it. A refused upgrade is raised as
+        the StatusError the server answered with."""
+        session = self._ensure_session()
+        try:
+            return await session.ws_connect(self.server + path, params=_params(params),
+                                            protocols=protocols, max_msg_size=1 << 20,
+                                            timeout=aiohttp.ClientWSTimeout(ws_close=5))
+        except aiohttp.WSServerHandshakeError as err:
+            raise status_error(err.status, {"kind": "Status", "code": err.status,
+                                            "message": err.message}) from err
+        except aiohttp.ClientError as err:
+            raise self._connection_failed(err) from err
+
     async def watch(self, path: str, params: Mapping[str, Any] | None = None, *,
                     accept: str = JSON) -> AsyncIterator[tuple[str, Any]]:
         """Yield (type, object) from a watch stream until the server ends it. An ERROR

@@ -158,6 +158,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("targets", nargs="+", metavar="TYPE/NAME", help="TYPE/NAME or TYPE NAME")
     p.add_argument("--replicas", type=int, required=True, metavar="COUNT")
 
+    p = sub.add_parser("logs", parents=[client], help="print (or follow) a container's log")
+    p.add_argument("pod", metavar="POD")
+    p.add_argument("-c", "--container", default="", help="the container (default: the "
+                                                         "pod's only one)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-p", "--previous", action="store_true",
+                   help="the log of the container's previous run (after a restart)")
+    p.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
+    p.add_argument("--tail", type=int, default=-1, metavar="LINES",
+                   help="only the last LINES lines")
+    p.add_argument("--since", default="", metavar="DURATION",
+                   help="only lines newer than DURATION, e.g. 10m or 1h")
+
+    p = sub.add_parser("exec", parents=[client], help="run a command in a container")
+    p.add_argument("pod", metavar="POD")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]")
+    p.add_argument("-c", "--container", default="", help="the container (default: the "
+                                                         "pod's only one)")
+    p.add_argument("-i", "--stdin", action="store_true", help="pass this terminal's input")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
+
     p = sub.add_parser("push", parents=[client_global],
                        help="load an image archive (podman/docker save) onto the nodes, "
                             "without a registry")
@@ -283,7 +304,12 @@ def _run_client(args: argparse.Namespace) -> int:
 
     config = kubeconfig.load(kubeconfig.resolve(_flag(args, "kubeconfig")), _flag(args, "context"))
     explicit_ns = _flag(args, "namespace")
-    handler: Callable[..., Any] = getattr(commands, args.command)
+    if args.command in ("logs", "exec"):
+        from bramble.cli import streams
+
+        handler: Callable[..., Any] = streams.logs if args.command == "logs" else streams.exec_
+    else:
+        handler = getattr(commands, args.command)
     timeout = float(_flag(args, "request_timeout", 30.0) or 30.0)
 
     async def main() -> int:

@@ -58,13 +58,15 @@ class Cluster:
                 await proc.wait()
         return proc.returncode or 0, out.decode(), err.decode()
 
-    async def bramble(self, *args: str) -> tuple[int, str, str]:
+    async def bramble(self, command: str, *args: str,
+                      stdin: bytes | None = None) -> tuple[int, str, str]:
         """The bramble CLI as a user runs it, with the admin kubeconfig."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bramble", *args, "--kubeconfig", str(self.master.kubeconfig),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+            sys.executable, "-m", "bramble", command, "--kubeconfig",
+            str(self.master.kubeconfig), *args,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), TIMEOUT)
         return proc.returncode or 0, out.decode(), err.decode()
 
     async def spawn(self, *args: str, stdin: bool = False) -> asyncio.subprocess.Process:
@@ -339,6 +341,32 @@ async def test_port_forward_reaches_the_pods_localhost(cluster: Cluster) -> None
 
     code, _, err = await c.kubectl("port-forward", "pod/missing", ":8080")
     assert code != 0 and 'pods "missing" not found' in err
+
+
+async def test_bramble_logs_and_exec(cluster: Cluster) -> None:
+    c = cluster
+    await c.run_pod("cli", "echo first; echo second; exec sleep 3600")
+    await c.wait_pod("cli", running())
+    await eventually_logs(c, "cli", "second")
+    assert await c.bramble("logs", "cli") == (0, "first\nsecond\n", "")
+    assert await c.bramble("logs", "cli", "--tail", "1", "-c", "c") == (0, "second\n", "")
+    assert (await c.bramble("logs", "cli", "--since", "1h"))[:2] == (0, "first\nsecond\n")
+    code, _, err = await c.bramble("logs", "cli", "--since", "soon")
+    assert code == 1 and "invalid duration 'soon'" in err
+    code, _, err = await c.bramble("logs", "nope")
+    assert code == 1 and 'pods "nope" not found' in err
+
+    result = await c.bramble("exec", "cli", "--", "echo", "hi")
+    assert result == (0, "hi\n", ""), result[2]
+    code, out, err = await c.bramble("exec", "cli", "--", "sh", "-c", "echo out; echo err >&2; "
+                                                                      "exit 5")
+    assert (code, out, err) == (5, "out\n", "err\n")
+    code, out, _ = await c.bramble("exec", "cli", "-i", "--", "wc", "-c", stdin=b"x" * 70_000)
+    assert (code, out.strip()) == (0, "70000")
+    code, _, err = await c.bramble("exec", "cli", "--", "/no/such/command")
+    assert code != 0, err
+    code, _, err = await c.bramble("exec", "nope", "--", "true")
+    assert code == 1 and 'pods "nope" not found' in err
 
 
 async def test_push_reports_bad_archives_and_unknown_nodes(cluster: Cluster,
