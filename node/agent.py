@@ -20,7 +20,7 @@ import socket
 import time
 from collections import defaultdict
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from bramble.daemon import run_until_signal
 from bramble.kube.quantity import format_quantity
 
 from . import host as hostmod
+from . import imagegc
 from .events import EventRecorder
 from .join import join
 from .podsource import PodSource
@@ -70,6 +71,9 @@ class NodeConfig:
     # The node server (node/server.py) the master streams `kubectl logs/exec` through.
     server_bind: str = "0.0.0.0"
     server_port: int = DEFAULT_PORT  # 0: any free port (tests)
+    # Unused images go when the disk holding the agent's Podman storage fills (only in
+    # storage the agent owns: never with podman_socket).
+    image_gc: imagegc.Policy = field(default_factory=imagegc.Policy)
 
     @property
     def node_name(self) -> str:
@@ -86,6 +90,7 @@ class RunningNode:
     reporter: NodeStatusReporter
     events: EventRecorder
     server: NodeServer
+    owns_storage: bool
 
 
 async def _pod_usage(runtime: PodmanRuntime, previous: dict[str, tuple[float, int]]
@@ -155,7 +160,8 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
     await server.start()
     stack.push_async_callback(server.close)  # unwound first: stop serving, then the rest
     # --- end node server ---
-    return RunningNode(name, runtime, client, workers, source, reporter, events, server)
+    return RunningNode(name, runtime, client, workers, source, reporter, events, server,
+                       owns_storage=service.owned)
 
 
 async def _runtime_events(node: RunningNode) -> None:
@@ -198,6 +204,9 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
             asyncio.create_task(node.events.run(), name="event-recorder"),
             asyncio.create_task(node.server.run(node.client), name="node-server"),
         }
+        if node.owns_storage:
+            roots.add(asyncio.create_task(imagegc.run(
+                node.runtime, config.data_dir, config.image_gc, time.time), name="image-gc"))
         log.info("node agent ready", extra={"node": node.name, "master": config.master})
         done, pending = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:

@@ -53,6 +53,7 @@ from bramble.node.runtime.types import (
     LABEL_POD_UID,
     ContainerEvent,
     ContainerSpec,
+    ImageInfo,
     ObservedContainer,
     ObservedPod,
     ObservedSandbox,
@@ -775,6 +776,35 @@ class PodmanRuntime:
                                 headers={"Content-Type": "application/x-tar"})
             _check(response, f"import {path}")
             return [reference]
+
+    async def images(self) -> list[ImageInfo]:
+        return await self._call(self._images)
+
+    def _images(self) -> list[ImageInfo]:
+        found = _check(self._api().get("/images/json", params={"all": True}),
+                       "list images").json() or []
+        return [ImageInfo(id=(i.get("Id") or "").removeprefix("sha256:"),
+                          names=tuple(i.get("Names") or i.get("RepoTags") or ()),
+                          size=int(i.get("Size") or 0), created=float(i.get("Created") or 0))
+                for i in found if i.get("Id")]
+
+    async def images_in_use(self) -> set[str]:
+        """Ids of the images any container (running or not, ours or not) was made from."""
+        return await self._call(self._images_in_use)
+
+    def _images_in_use(self) -> set[str]:
+        ctrs = _check(self._api().get("/containers/json", params={"all": True}),
+                      "list containers").json() or []
+        return {(c.get("ImageID") or "").removeprefix("sha256:") for c in ctrs} - {""}
+
+    async def remove_image(self, image: str) -> None:
+        """Remove an image that no container uses (Podman refuses one in use)."""
+        await self._call(self._remove_image, image)
+
+    def _remove_image(self, image: str) -> None:
+        response = self._api().delete(f"/images/{image}", params={"force": False})
+        if response.status_code != 404:
+            _check(response, f"remove image {image[:12]}")
 
     async def image_present(self, ref: str) -> bool:
         return await self._call(self._image_present, ref)

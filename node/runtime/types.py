@@ -103,6 +103,16 @@ class ObservedSandbox:
 
 
 @dataclass(frozen=True)
+class ImageInfo:
+    """One image in the runtime's storage (for image garbage collection)."""
+
+    id: str  # hex, without "sha256:"
+    names: tuple[str, ...]
+    size: int  # bytes
+    created: float  # unix seconds
+
+
+@dataclass(frozen=True)
 class ObservedPod:
     """Everything the runtime holds for one pod uid (possibly several generations of a
     container: the newest per name is current, older ones are its lastState)."""
