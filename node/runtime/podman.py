@@ -190,6 +190,27 @@ def image_id(hex_id: str) -> str:
     return hex_id if not hex_id or hex_id.startswith("sha256:") else f"sha256:{hex_id}"
 
 
+def remove_empty_cgroups(path: str, root: Path = Path("/sys/fs/cgroup")) -> None:
+    """rmdir what is left of a removed pod's cgroupfs cgroup, in every hierarchy.
+
+    Podman 4.3's cgroupfs manager on hybrid hosts creates <parent>/<pod id> in every
+    hierarchy but removes it only from the v1 controllers: each removed pod would leave
+    empty dirs in name=systemd and unified forever. rmdir removes only empty cgroups, so
+    this can never take one that still has processes. Systemd-managed (".slice") paths
+    are systemd's to clean."""
+    rel = path.strip("/")
+    if not rel or not path.startswith("/") or ".slice" in path or ".." in rel.split("/"):
+        return
+    tops = [root / rel, *(d / rel for d in root.iterdir() if d.is_dir())] \
+        if root.is_dir() else []
+    for top in tops:
+        if not top.is_dir():
+            continue
+        for folder, _dirs, _files in os.walk(top, topdown=False):
+            with contextlib.suppress(OSError):  # busy (processes left) or already gone
+                os.rmdir(folder)
+
+
 def demux_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
     """Pop the complete multiplexed frames (8-byte header: stream, 0, 0, 0, size) off
     the front of `buffer`; leave a partial frame in it."""
@@ -929,11 +950,15 @@ class PodmanRuntime:
         await self._call(self._remove_sandbox, sandbox_id)
 
     def _remove_sandbox(self, sandbox_id: str) -> None:
-        response = self._api().delete(f"/pods/{sandbox_id}",
-                                      params={"force": True, "timeout": 0})
+        api = self._api()
+        inspected = api.get(f"/pods/{sandbox_id}/json")
+        cgroup = inspected.json().get("CgroupPath", "") if inspected.status_code == 200 else ""
+        response = api.delete(f"/pods/{sandbox_id}", params={"force": True, "timeout": 0})
         if response.status_code != 404:
             _check(response, f"remove sandbox {sandbox_id}")
         self._sandbox_ips.pop(sandbox_id, None)
+        if cgroup:
+            remove_empty_cgroups(cgroup)
 
     # containers
 
