@@ -55,6 +55,7 @@ class WorkQueue:
         self._running: set[Key] = set()
         self._again: set[Key] = set()        # added while running: run once more after
         self._delayed: list[tuple[float, int, Key]] = []
+        self._due: dict[Key, float] = {}     # the earliest delayed time of each key
         self._seq = itertools.count()
         self._failures: dict[Key, int] = {}
         self._wake = asyncio.Event()
@@ -74,7 +75,11 @@ class WorkQueue:
         if delay <= 0:
             self.add(key)
             return
-        heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), key))
+        when = self._clock() + delay
+        if self._due.get(key, float("inf")) <= when:
+            return  # an earlier look is already scheduled: one heap entry per key
+        self._due[key] = when
+        heapq.heappush(self._delayed, (when, next(self._seq), key))
         self._wake.set()
 
     def retry(self, key: Key) -> float:
@@ -93,7 +98,9 @@ class WorkQueue:
         """Move due delayed keys to ready; the seconds until the next one, if any."""
         now = self._clock()
         while self._delayed and self._delayed[0][0] <= now:
-            _, _, key = heapq.heappop(self._delayed)
+            when, _, key = heapq.heappop(self._delayed)
+            if self._due.get(key) == when:
+                del self._due[key]
             self.add(key)
         return self._delayed[0][0] - now if self._delayed else None
 

@@ -78,3 +78,14 @@ def test_forget_resets_the_back_off() -> None:
     q.retry("k")
     q.forget("k")
     assert q.retry("k") == pytest.approx(RETRY_BASE)
+
+
+def test_delayed_adds_keep_one_entry_per_key() -> None:
+    clock = Clock()
+    q = WorkQueue(clock)
+    for delay in (10, 20, 5, 30):  # a reconcile asking again and again
+        q.add_after("k", delay)
+    assert len(q._delayed) == 2  # 10, then the earlier 5; 20 and 30 were later: dropped
+    clock.now += 5
+    assert q._promote() is not None  # "k" is due at 5; the stale 10 entry remains
+    assert q._ready == ["k"]
