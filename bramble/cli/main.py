@@ -68,6 +68,9 @@ def _node_flags(p: argparse.ArgumentParser, *, for_up: bool) -> None:
                    help="the Podman network bramble creates for pods (default bramble)")
     p.add_argument("--allow-privileged", action="store_true",
                    help="let pods run privileged containers on this node")
+    p.add_argument("--node-port", type=int, default=10250, metavar="PORT",
+                   help="the agent's HTTPS port that the master streams logs, exec and "
+                        "port-forward through (default 10250)")
     if not for_up:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks for errors")
@@ -267,7 +270,7 @@ def _run_node(args: argparse.Namespace) -> int:
         token=getattr(args, "token", ""), name=getattr(args, "name", ""),
         podman_socket=Path(args.podman_socket) if args.podman_socket else None,
         max_pods=args.max_pods, allow_privileged=args.allow_privileged,
-        subnet=args.pod_subnet, network=args.network)
+        subnet=args.pod_subnet, network=args.network, server_port=args.node_port)
     if args.command == "node":
         from bramble.node.agent import run as run_node
 
