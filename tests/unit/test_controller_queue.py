@@ -17,8 +17,8 @@ class Clock:
         return self.now
 
 
-async def take(q: WorkQueue, timeout: float = 0.2) -> object:
-    return await asyncio.wait_for(q.get(), timeout)
+async def take(q: WorkQueue, seconds: float = 0.2) -> object:
+    return await asyncio.wait_for(q.get(), seconds)
 
 
 async def test_a_key_added_twice_runs_once() -> None:
