@@ -16,20 +16,24 @@ from .base import Controller
 class ControllerSettings:
     """Tunables of the control loops, defaulted for a home lab (see each controller)."""
 
-    # Node lifecycle: a node silent this long is NotReady/Unknown and tainted; its pods are
-    # evicted after the toleration (default) of the unreachable/not-ready taints.
-    node_monitor_period: float = 1.0
-    node_monitor_grace: float = 8.0
-    default_eviction_seconds: int = 5
-    # Deployments: how many old ReplicaSets to keep when the object does not say.
-    # Jobs: nothing yet.
+    # Scheduler: pods decided and bound concurrently (their bindings share the store's
+    # group commit); an unschedulable pod is retried after a cluster change once its
+    # back-off (initial, doubling, max) has passed, and every `flush` seconds regardless
+    # (kube-scheduler's 1 s, 10 s and 5 min).
+    scheduler_workers: int = 32
+    scheduler_backoff_initial: float = 1.0
+    scheduler_backoff_max: float = 10.0
+    scheduler_unschedulable_flush: float = 300.0
 
 
 def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
     """Every control loop the master runs, in start order. Each is a root task."""
-    controllers: list[Controller] = []
-    # -- scheduler --
-    # -- replicaset, deployment --
-    # -- daemonset, job, endpoints --
-    # -- garbage collector, node lifecycle --
-    return controllers
+    # Imported here: the controllers import .base, so a module-level import would loop.
+    from ..scheduler.loop import Scheduler
+
+    return [
+        Scheduler(api, workers=settings.scheduler_workers,
+                  backoff_initial=settings.scheduler_backoff_initial,
+                  backoff_max=settings.scheduler_backoff_max,
+                  flush=settings.scheduler_unschedulable_flush),
+    ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import MasterHandle
+from tests.conftest import MasterHandle, running_master
 
 JSON = "application/json"
 
@@ -38,6 +39,13 @@ class Api:
                 return r.status, json.loads(text)
             except ValueError:
                 return r.status, text.decode()
+
+
+@pytest.fixture
+async def master(tmp_path: Path) -> AsyncIterator[MasterHandle]:
+    """The API's own semantics: no controllers writing to the objects under test."""
+    async with running_master(tmp_path / "master", run_controllers=False) as handle:
+        yield handle
 
 
 @pytest.fixture

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.api.test_api import PODS, Api, deployment, pod
-from tests.conftest import MasterHandle
+from tests.conftest import MasterHandle, running_master
 
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+@pytest.fixture
+async def master(tmp_path: Path) -> AsyncIterator[MasterHandle]:
+    """Only the API at work: no controller changes the objects these tests compare."""
+    async with running_master(tmp_path / "master", run_controllers=False) as handle:
+        yield handle
 
 
 @pytest.fixture
