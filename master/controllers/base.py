@@ -114,7 +114,10 @@ class WorkQueue:
                 return key
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), wait)
+                # asyncio.timeout, not wait_for: in 3.11 wait_for can swallow a cancel
+                # that arrives as the event fires, and the master's stop would hang.
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
