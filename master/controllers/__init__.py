@@ -30,10 +30,14 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
     """Every control loop the master runs, in start order. Each is a root task."""
     # Imported here: the controllers import .base, so a module-level import would loop.
     from ..scheduler.loop import Scheduler
+    from .deployment import DeploymentController
+    from .replicaset import ReplicaSetController
 
     return [
         Scheduler(api, workers=settings.scheduler_workers,
                   backoff_initial=settings.scheduler_backoff_initial,
                   backoff_max=settings.scheduler_backoff_max,
                   flush=settings.scheduler_unschedulable_flush),
+        ReplicaSetController(api),
+        DeploymentController(api),
     ]
