@@ -1,8 +1,9 @@
 """Registering this node's Node and keeping it fresh: the kubelet's node status and lease.
 
 Three cadences, as in the kubelet since node leases:
-- every `heartbeat` (default 5 s) the Lease kube-node-lease/NAME is renewed (cheap: Leases
-  live in the master's memory) and the node's usage is posted for metrics.k8s.io;
+- every `lease_renew` (default 2 s) the Lease kube-node-lease/NAME is renewed (cheap: Leases
+  live in the master's memory; it is how the master learns within seconds that a Pi lost
+  power), and every `heartbeat` (default 5 s) the node's usage is posted for metrics.k8s.io;
 - the Node's status is patched only when something significant changed (a condition,
   capacity, an address, system info, the throttling state) or every `status_report`
   (default 60 s) - Nodes are stored on the master's SD card, so a write per heartbeat
@@ -83,6 +84,9 @@ class Host(Protocol):
 @dataclass(frozen=True)
 class Intervals:
     heartbeat: float = 5.0
+    # The Lease alone, more often: it costs the master only memory, and it is what tells
+    # the master a Pi lost power (replacement pods start ~grace + eviction after that).
+    lease_renew: float = 2.0
     status_report: float = 60.0
     lease_duration: int = 40  # seconds; the kubelet's default
     retries: int = 5  # attempts per request per heartbeat
@@ -170,21 +174,47 @@ class NodeStatusReporter:
 
     async def run(self) -> None:
         """Heartbeat until cancelled; raises Unauthorized if the credential is rejected."""
+        separate = self.intervals.lease_renew < self.intervals.heartbeat
+        lease = asyncio.create_task(self._renew_every(self.intervals.lease_renew),
+                                    name="node-lease") if separate else None
+        try:
+            await self._every(self.intervals.heartbeat,
+                              lambda: self.beat(renew_lease=not separate), lease)
+        finally:
+            if lease is not None:
+                lease.cancel()
+                await asyncio.gather(lease, return_exceptions=True)
+
+    async def _every(self, every: float, step: Callable[[], Awaitable[None]],
+                     partner: asyncio.Task[None] | None = None) -> None:
         loop = asyncio.get_running_loop()
-        every = self.intervals.heartbeat
         while True:
+            if partner is not None and partner.done():
+                partner.result()  # the lease loop died (Unauthorized): so do we
             started = loop.time()
-            await self.beat()
-            # Sleep at least a tenth of the heartbeat even after a slow beat: never spin.
+            await step()
+            # Sleep at least a tenth of the period even after a slow step: never spin.
             await asyncio.sleep(max(every * 0.1, every - (loop.time() - started)))
 
-    async def beat(self) -> None:
-        """Register if needed, then renew the Lease, report status if due, post usage.
-        Each step fails on its own; only Unauthorized escapes."""
+    async def _renew_every(self, every: float) -> None:
+        await self.registered.wait()
+        await self._every(every, self._renew_step)
+
+    async def _renew_step(self) -> None:
+        if not await self._step("renew lease", self.renew_lease):
+            # The master may mark this node Unknown meanwhile: report in full as soon as
+            # it listens again, not up to a status period later.
+            self._sent = None
+
+    async def beat(self, *, renew_lease: bool = True) -> None:
+        """Register if needed, then renew the Lease (unless a faster lease loop does),
+        report status if due, post usage. Each step fails on its own; only Unauthorized
+        escapes."""
         if not self.registered.is_set():
             if not await self._step("register", self.register):
                 return
-        await self._step("renew lease", self.renew_lease)
+        if renew_lease:
+            await self._renew_step()
         await self._step("report status", self.report_status)
         await self._step("post usage", self.post_usage)
 

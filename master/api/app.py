@@ -34,11 +34,11 @@ from bramble.kube.errors import (
 )
 
 from ..metrics import Registry as MetricsRegistry
-from . import auth, encoding, nodeapi, proxy
+from . import auth, encoding, nodeapi, proxy, strategy
 from .discovery import Discovery, wants_aggregated
 from .openapi import OpenAPI
 from .resources import Registry
-from .rest import ObjectAPI, Target, WriteOptions
+from .rest import ObjectAPI, Target, WriteOptions, delete_propagation
 
 log = logging.getLogger(__name__)
 
@@ -293,15 +293,16 @@ class Handlers:
         if method == "DELETE":
             options = await self._delete_options(request)
             dry = bool(query.getall("dryRun", []) or options.get("dryRun"))
+            warnings = strategy.delete_warnings(t.rt, delete_propagation(options))
             if t.name:
                 code, obj = await self.api.delete(t, options, identity, dry)
-                return _respond(obj, out, code)
+                return _respond(obj, out, code, warnings)
             deleted = await self.api.delete_collection(
                 t, options, identity, label_selector=query.get("labelSelector"),
                 field_selector=query.get("fieldSelector"), dry_run=dry)
             return _respond({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
                              "metadata": {"resourceVersion": str(self.api.store.rv)},
-                             "items": deleted}, out)
+                             "items": deleted}, out, warnings=warnings)
         raise MethodNotAllowed(f"{request.method} is not supported on this path")
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:

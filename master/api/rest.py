@@ -29,6 +29,7 @@ from bramble.kube.errors import (
     UnsupportedMediaType,
     already_exists,
     conflict,
+    invalid,
     not_found,
 )
 
@@ -311,6 +312,11 @@ class ObjectAPI:
     async def delete(self, t: Target, options: Obj, identity: auth.Identity,
                      dry_run: bool = False) -> tuple[int, Obj]:
         """200 with the object when it is gone, 202 when it is only marked for deletion."""
+        # The options are checked before the object is looked up, as the apiserver does.
+        propagation = delete_propagation(options)
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or grace < 0):
+            raise BadRequest("gracePeriodSeconds must be a non-negative integer")
         current = self.store.latest(t.resource, t.namespace, t.name)
         if current is None:
             raise not_found(t.rt.plural, t.name, t.rt.group)
@@ -328,15 +334,6 @@ class ObjectAPI:
         auth.admit(identity, t.resource, obj, None)
         if t.rt.kind == "Namespace" and t.name in PROTECTED_NAMESPACES:
             raise _forbidden_namespace(t.name)
-        propagation = options.get("propagationPolicy")
-        if options.get("orphanDependents") is True and propagation is None:
-            propagation = "Orphan"
-        if propagation not in (None, "Orphan", "Foreground", "Background"):
-            raise BadRequest(f'propagationPolicy: Unsupported value: "{propagation}": '
-                             'supported values: "Foreground", "Background", "Orphan"')
-        grace = options.get("gracePeriodSeconds")
-        if grace is not None and (not isinstance(grace, int) or grace < 0):
-            raise BadRequest("gracePeriodSeconds must be a non-negative integer")
         plan = strategy.plan_delete(t.rt, obj, now=rfc3339(self.clock()),
                                     propagation=propagation, grace_seconds=grace)
         if dry_run:
@@ -503,6 +500,24 @@ class ObjectAPI:
             raise Forbidden(f"{what} is forbidden: unable to create new content in namespace "
                             f"{t.namespace} because it is being terminated",
                             kind=t.rt.plural, name=name)
+
+
+def delete_propagation(options: Obj) -> str | None:
+    """The propagation policy a DeleteOptions asks for, None when it leaves it to the type's
+    default. The deprecated orphanDependents maps onto it and may not be combined with it
+    (ValidateDeleteOptions)."""
+    propagation = options.get("propagationPolicy")
+    orphan = options.get("orphanDependents")
+    if orphan is not None and propagation is not None:
+        raise Invalid("DeleteOptions", "", [invalid(
+            "propagationPolicy", propagation,
+            "orphanDependents and deletionPropagation cannot be both set")], "meta.k8s.io")
+    if orphan is not None:
+        return "Orphan" if orphan is True else "Background"
+    if propagation not in (None, "Orphan", "Foreground", "Background"):
+        raise BadRequest(f'propagationPolicy: Unsupported value: "{propagation}": '
+                         'supported values: "Foreground", "Background", "Orphan"')
+    return propagation
 
 
 def _forbidden_namespace(name: str) -> StatusError:

@@ -153,19 +153,54 @@ class DeletePlan:
     obj: Obj
 
 
+# What a DELETE without propagationPolicy does with the dependents, by type. As in the
+# apiserver, where batch/v1 Jobs keep the old "orphan" default for compatibility (kubectl
+# always sends Background, so `kubectl delete job` still removes the pods).
+_DEFAULT_PROPAGATION = {"batch/v1/Job": "Orphan"}
+JOB_ORPHAN_WARNING = ("child pods are preserved by default when jobs are deleted; set "
+                      "propagationPolicy=Background to remove them or set "
+                      "propagationPolicy=Orphan to suppress this warning")
+
+
+def default_propagation(rt: ResourceType) -> str:
+    return _DEFAULT_PROPAGATION.get(rt.key, "Background")
+
+
+def delete_warnings(rt: ResourceType, propagation: str | None) -> list[str]:
+    """The Warning headers of a DELETE: a Job deleted without a policy keeps its pods."""
+    if propagation is None and rt.key == "batch/v1/Job":
+        return [JOB_ORPHAN_WARNING]
+    return []
+
+
+def gc_finalizers(rt: ResourceType, finalizers: list[str],
+                  propagation: str | None) -> list[str]:
+    """The finalizers a DELETE leaves for the garbage collector (the apiserver's
+    deletionFinalizersForGarbageCollection): an explicit policy wins, then a GC finalizer
+    the object already carries, then the type's default. "orphan" and
+    "foregroundDeletion" are exclusive; other finalizers are kept, in order."""
+    if propagation is None:
+        if ORPHAN_FINALIZER in finalizers:
+            propagation = "Orphan"
+        elif FOREGROUND_FINALIZER in finalizers:
+            propagation = "Foreground"
+        else:
+            propagation = default_propagation(rt)
+    wanted = [f for f in finalizers if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+    if propagation == "Orphan":
+        wanted.append(ORPHAN_FINALIZER)
+    elif propagation == "Foreground":
+        wanted.append(FOREGROUND_FINALIZER)
+    return finalizers if set(wanted) == set(finalizers) else wanted
+
+
 def plan_delete(rt: ResourceType, obj: Obj, *, now: str, propagation: str | None,
                 grace_seconds: int | None) -> DeletePlan:
-    """Decide how a DELETE proceeds (the object is not modified)."""
+    """Decide how a DELETE proceeds (the object is not modified). `propagation` is the
+    request's policy, None when it sent none."""
     obj = copy.deepcopy(obj)
     m = meta(obj)
-    finalizers = list(m.get("finalizers") or [])
-    if propagation is None:
-        # The apiserver's defaults: workloads' dependents are deleted in the background.
-        propagation = "Background"
-    if propagation == "Orphan" and ORPHAN_FINALIZER not in finalizers:
-        finalizers.append(ORPHAN_FINALIZER)
-    elif propagation == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
-        finalizers.append(FOREGROUND_FINALIZER)
+    finalizers = gc_finalizers(rt, list(m.get("finalizers") or []), propagation)
     grace = 0
     if rt.kind == "Namespace" and obj.get("spec", {}).get("finalizers"):
         # Terminating: the namespace controller deletes the contents, then finalizes.
@@ -173,8 +208,7 @@ def plan_delete(rt: ResourceType, obj: Obj, *, now: str, propagation: str | None
         if "deletionTimestamp" not in m:
             m["deletionTimestamp"] = now
             m["deletionGracePeriodSeconds"] = 0
-        if finalizers:
-            m["finalizers"] = finalizers
+        _set_finalizers(m, finalizers)
         return DeletePlan(False, obj)
     if rt.kind == "Pod" and obj.get("spec", {}).get("nodeName"):
         # A pod on a node is deleted by its node agent once its containers are stopped.
@@ -190,15 +224,22 @@ def plan_delete(rt: ResourceType, obj: Obj, *, now: str, propagation: str | None
         current = m.get("deletionGracePeriodSeconds")
         if current is not None and grace < current:
             m["deletionGracePeriodSeconds"] = grace
-        if finalizers != list(m.get("finalizers") or []):
-            m["finalizers"] = finalizers
+        _set_finalizers(m, finalizers)
         return DeletePlan(False, obj)
     # As in Kubernetes: the time after which the object is gone (now plus the grace period).
     m["deletionTimestamp"] = _plus_seconds(now, grace)
     m["deletionGracePeriodSeconds"] = grace
+    _set_finalizers(m, finalizers)
+    return DeletePlan(False, obj)
+
+
+def _set_finalizers(m: dict[str, Any], finalizers: list[str]) -> None:
+    if finalizers == list(m.get("finalizers") or []):
+        return
     if finalizers:
         m["finalizers"] = finalizers
-    return DeletePlan(False, obj)
+    else:
+        m.pop("finalizers", None)
 
 
 def _plus_seconds(rfc3339: str, seconds: int) -> str:

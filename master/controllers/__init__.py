@@ -16,6 +16,22 @@ from .base import Controller
 class ControllerSettings:
     """Tunables of the control loops, defaulted for a home lab (see each controller)."""
 
+    # Node lifecycle (nodelifecycle.py): a node whose Lease (renewed every 2 s by its agent)
+    # and status stay unchanged this long gets Ready=Unknown and the unreachable taints
+    # (Kubernetes: 40-50 s, with 10 s renewals); one that never posted a Ready condition
+    # gets the startup grace (Kubernetes: 60 s). Pods without a toleration of their own for
+    # not-ready/unreachable are evicted this long after the taint (Kubernetes' admission
+    # adds 300 s). A Pi losing power: Unknown 6 s after its last renewal (4-6 s after the
+    # loss; three renewals missed), its pods marked for deletion 3 s later, replacements
+    # start elsewhere at once.
+    node_monitor_grace: float = 6.0
+    node_startup_grace: float = 60.0
+    default_eviction_seconds: int = 3
+    # Pod GC (podgc.py): terminated pods kept before the oldest go (0: keep all;
+    # Kubernetes: 12500), and how long a node must be gone before its pods are deleted
+    # (Kubernetes' quarantine: 40 s).
+    pod_gc_terminated_threshold: int = 1000
+    pod_gc_orphan_quarantine: float = 40.0
     # Scheduler: pods decided and bound concurrently (their bindings share the store's
     # group commit); an unschedulable pod is retried after a cluster change once its
     # back-off (initial, doubling, max) has passed, and every `flush` seconds regardless
@@ -31,6 +47,9 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
     # Imported here: the controllers import .base, so a module-level import would loop.
     from ..scheduler.loop import Scheduler
     from .deployment import DeploymentController
+    from .gc import GarbageCollector
+    from .nodelifecycle import NodeLifecycleController
+    from .podgc import PodGarbageCollector
     from .replicaset import ReplicaSetController
 
     return [
@@ -40,4 +59,10 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
                   flush=settings.scheduler_unschedulable_flush),
         ReplicaSetController(api),
         DeploymentController(api),
+        GarbageCollector(api),
+        NodeLifecycleController(api, grace=settings.node_monitor_grace,
+                                startup_grace=settings.node_startup_grace,
+                                eviction_seconds=settings.default_eviction_seconds),
+        PodGarbageCollector(api, terminated_threshold=settings.pod_gc_terminated_threshold,
+                            quarantine=settings.pod_gc_orphan_quarantine),
     ]
