@@ -11,8 +11,9 @@ Invariants:
   (replicas, suspend, ...) an explicit 0/false is a value and is kept.
 - Never raises on malformed input: a field of the wrong type is left alone for validation
   to report with its path.
-- Not done here, by design: a Job's generated selector and controller-uid labels (the create
-  handler owns them, it knows the uid), service clusterIP/nodePort allocation, tolerations and
+- A Job's generated selector and controller-uid labels need the uid: they are set once it
+  is (create stamps it before defaulting; see the job section at the end).
+- Not done here, by design: service clusterIP/nodePort allocation, tolerations and
   serviceAccount (admission in Kubernetes), namespace `spec.finalizers` (nothing in bramble
   would remove the "kubernetes" finalizer), Node defaults (none).
 """
@@ -386,6 +387,9 @@ def _job(obj: Obj) -> None:
     _set(spec, "suspend", False)
     _set(spec, "podReplacementPolicy",
          "Failed" if spec.get("podFailurePolicy") is not None else "TerminatingOrFailed")
+    # Before the labels are copied: Kubernetes' Job shares its template's label map, so the
+    # generated labels show on the Job too.
+    _job_selector(obj)
     template = _dict(spec, "template")
     template_meta = _dict(template, "metadata") if template is not None else None
     template_labels = template_meta.get("labels") if template_meta is not None else None
@@ -394,6 +398,42 @@ def _job(obj: Obj) -> None:
             and not metadata.get("labels"):
         metadata["labels"] = dict(template_labels)
     _template(spec)
+
+
+# --- job: the generated selector (added with the Job controller, issue 4) ------------------
+
+JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+JOB_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
+def _job_selector(obj: Obj) -> None:
+    """jobStrategy.PrepareForCreate's generateSelector: unless manualSelector is true, the
+    template gets the job-name and controller-uid labels (legacy and batch.kubernetes.io/)
+    where it lacks them, and the selector matches the uid. Without a uid yet (an object that
+    is not being created or stored) nothing happens; with one, repeating it changes nothing."""
+    spec = _dict(obj, "spec")
+    metadata = _dict(obj, "metadata")
+    if spec is None or metadata is None or spec.get("manualSelector") is True:
+        return
+    uid, name = metadata.get("uid"), metadata.get("name")
+    template = _dict(spec, "template")
+    if not uid or not isinstance(uid, str) or not isinstance(name, str) or template is None:
+        return
+    template_meta = _dict(template, "metadata", create=True)
+    labels = _dict(template_meta, "labels", create=True) if template_meta is not None else None
+    if labels is None:
+        return
+    for key in JOB_NAME_LABELS:
+        labels.setdefault(key, name)
+    for key in JOB_UID_LABELS:
+        labels.setdefault(key, uid)
+    if spec.get("selector") is None:
+        spec["selector"] = {}
+    selector = spec["selector"]
+    if isinstance(selector, dict):
+        match = _dict(selector, "matchLabels", create=True)
+        if match is not None:
+            match.setdefault(JOB_UID_LABELS[1], uid)
 
 
 _DEFAULTERS: MappingProxyType[str, Callable[[Obj], None]] = MappingProxyType({

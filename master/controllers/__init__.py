@@ -40,14 +40,21 @@ class ControllerSettings:
     scheduler_backoff_initial: float = 1.0
     scheduler_backoff_max: float = 10.0
     scheduler_unschedulable_flush: float = 300.0
+    # Jobs: a failed pod is replaced after job_pod_backoff seconds, doubled per failure
+    # since the last success, at most job_pod_backoff_max (Kubernetes: 10 s, 6 min).
+    job_pod_backoff: float = 10.0
+    job_pod_backoff_max: float = 360.0
 
 
 def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
     """Every control loop the master runs, in start order. Each is a root task."""
     # Imported here: the controllers import .base, so a module-level import would loop.
     from ..scheduler.loop import Scheduler
+    from .daemonset import DaemonSetController
     from .deployment import DeploymentController
+    from .endpoints import EndpointsController
     from .gc import GarbageCollector
+    from .job import Backoff, JobController
     from .nodelifecycle import NodeLifecycleController
     from .podgc import PodGarbageCollector
     from .replicaset import ReplicaSetController
@@ -59,6 +66,9 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
                   flush=settings.scheduler_unschedulable_flush),
         ReplicaSetController(api),
         DeploymentController(api),
+        DaemonSetController(api),
+        JobController(api, Backoff(settings.job_pod_backoff, settings.job_pod_backoff_max)),
+        EndpointsController(api),
         GarbageCollector(api),
         NodeLifecycleController(api, grace=settings.node_monitor_grace,
                                 startup_grace=settings.node_startup_grace,
