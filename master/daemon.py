@@ -29,7 +29,7 @@ from bramble import kubeconfig
 from bramble.daemon import run_until_signal
 from bramble.kube.errors import AlreadyExists
 
-from . import pki
+from . import discovery, pki
 from .api import auth, nodeapi
 from .api.app import Settings, build_app
 from .api.resources import Registry
@@ -37,6 +37,7 @@ from .api.rest import Indexer, ObjectAPI, Target, WriteOptions
 from .controllers import ControllerSettings
 from .controllers import build as build_controllers
 from .controllers.namespace import NamespaceController
+from .discovery import SeenNodes
 from .metrics import Registry as MetricsRegistry
 from .store import Store, TinyDBBackend
 
@@ -59,6 +60,10 @@ class MasterConfig:
     watch_history: int = 10_000
     controllers: ControllerSettings = field(default_factory=ControllerSettings)
     run_controllers: bool = True  # API-only tests and benchmarks turn the loops off
+    # mDNS (master/discovery.py): advertise the API, answer bramble.local, see node agents.
+    # Off here so embedded masters (tests) stay off the LAN; `bramble master` turns it on.
+    mdns: bool = False
+    mdns_loopback: bool = False  # tests only: also advertise on loopback
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Running:
     store: Store
     metrics: MetricsRegistry
     ssl_context: ssl.SSLContext
+    seen_nodes: SeenNodes | None = None  # node agents seen on the LAN, when mDNS runs
 
 
 def host_identity() -> tuple[list[str], list[str]]:
@@ -180,8 +186,9 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
     api = ObjectAPI(store, registry)
     await _ensure_namespaces(api)
 
+    seen = SeenNodes() if config.mdns else None
     app = build_app(api, _authenticator(data_dir), metrics, config.settings,
-                    join=nodeapi.JoinSettings(data_dir, creds.ca_pem, creds.join_token))
+                    join=nodeapi.JoinSettings(data_dir, creds.ca_pem, creds.join_token, seen))
     runner = web.AppRunner(app, shutdown_timeout=config.shutdown_timeout, access_log=None,
                            handle_signals=False)
     await runner.setup()
@@ -210,7 +217,7 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
                                 kubeconfig.build(url, creds.ca_pem, creds.admin_token))
     log.info("master ready", extra={"api": url, "kubeconfig": str(creds.kubeconfig_path),
                                     "data_dir": str(data_dir), "objects_rv": store.rv})
-    return Running(url, port, creds, api, store, metrics, ssl_ctx)
+    return Running(url, port, creds, api, store, metrics, ssl_ctx, seen)
 
 
 async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
@@ -231,6 +238,11 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
                  for c in (build_controllers(running.api, config.controllers)
                            if config.run_controllers else [])]
         owned = [stop_waiter, refresher, namespaces, *loops]
+        if running.seen_nodes is not None:
+            owned.append(asyncio.create_task(discovery.run(discovery.Advertisement(
+                api_port=running.port, ca_sha256=running.credentials.ca_fingerprint(),
+                bind=config.bind, allow_loopback=config.mdns_loopback), running.seen_nodes),
+                name="mdns"))
         roots: set[asyncio.Task] = set(owned)
         if committer is not None:
             roots.add(committer)

@@ -149,6 +149,15 @@ def revoke_tokens(data_dir: Path, user: str) -> int:
     return len(table) - len(kept)
 
 
+def rotate_join_token(data_dir: Path) -> str:
+    """Replace the cluster join token (file and table entry); returns the new one. Nodes
+    that joined keep their own credentials; only new joins need the new token."""
+    data_dir = Path(data_dir)
+    token = issue_token(data_dir, Identity(JOIN_USER, JOIN_GROUPS))
+    kubeconfig.atomic_write(data_dir / _JOIN_TOKEN, (token + "\n").encode())
+    return token
+
+
 def server_ssl_context(creds: Credentials) -> ssl.SSLContext:
     """The API server's TLS context. Calling `load_cert_chain` on it again after a
     re-issue switches new connections to the new certificate."""

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bramble import doctor
 from bramble.client import Client
 from bramble.daemon import run_until_signal
 from bramble.kube.quantity import format_quantity
 
 from . import host as hostmod
-from . import imagegc
+from . import imagegc, join
 from .events import EventRecorder
-from .join import join
 from .podsource import PodSource
 from .runtime.podman import PodmanRuntime, PodmanService
 from .runtime.types import (
@@ -52,8 +52,10 @@ log = logging.getLogger(__name__)
 @dataclass
 class NodeConfig:
     data_dir: Path
-    master: str  # https://host:port
+    master: str  # https://host:port; "" finds the master on the LAN (mDNS)
     token: str = ""  # the cluster's join token (needed only for the first start)
+    cluster: str = ""  # without --master: join only the cluster with this id
+    lan: bool = True  # advertise the node on the LAN (and find the master there)
     name: str = ""  # default: the hostname
     podman_socket: Path | None = None  # attach to this service instead of starting ours
     network: str = "bramble"
@@ -122,7 +124,12 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     name = config.node_name
-    kubeconfig = await join(config.master, config.token, name, data_dir)
+    # Preflight (bramble/doctor.py): what breaks Pi clusters, as warnings, never fatal.
+    doctor.log_problems(doctor.run_checks(await asyncio.to_thread(
+        doctor.gather, data_dir, podman=False)), log)
+    kubeconfig = await join.connect(config.master, config.token, name, data_dir, stack,
+                                    cluster=config.cluster, port=config.server_port,
+                                    lan=config.lan)
     client = await stack.enter_async_context(Client.from_kubeconfig(kubeconfig))
 
     service = PodmanService(None if config.podman_socket else data_dir / "podman",
@@ -144,7 +151,7 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
         client, name, host, f"podman://{version}",
         intervals=Intervals(heartbeat=config.heartbeat_seconds),
         pod_usage=lambda: _pod_usage(runtime, usage_state))
-    master_host = config.master.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    master_host = client.server.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
     host_ip = hostmod.source_address(master_host) or "127.0.0.1"
     events = EventRecorder(client, name)
     syncer = PodSyncer(runtime, client, PodVolumes(data_dir / "pods"), node_name=name,
@@ -192,7 +199,19 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
                 started: asyncio.Future[RunningNode] | None = None) -> None:
     shutdown = shutdown or asyncio.Event()
     async with AsyncExitStack() as stack:
-        node = await start(config, stack)
+        # Joining may wait for a person's approval or for a master to appear on the LAN:
+        # a stop request must end that wait too.
+        starting = asyncio.create_task(start(config, stack), name="agent-start")
+        stopping = asyncio.create_task(shutdown.wait(), name="shutdown-while-starting")
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, stopping, return_exceptions=True)
+            log.info("node agent stopped before it started")
+            return
+        await asyncio.gather(stopping, return_exceptions=True)
+        node = starting.result()
         if started is not None and not started.done():
             started.set_result(node)
         roots = {
@@ -207,7 +226,7 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
         if node.owns_storage:
             roots.add(asyncio.create_task(imagegc.run(
                 node.runtime, config.data_dir, config.image_gc, time.time), name="image-gc"))
-        log.info("node agent ready", extra={"node": node.name, "master": config.master})
+        log.info("node agent ready", extra={"node": node.name, "master": node.client.server})
         done, pending = await asyncio.wait(roots, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()

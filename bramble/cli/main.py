@@ -52,6 +52,9 @@ def _master_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bind", default="0.0.0.0", metavar="ADDR",
                    help="address the API server listens on (default 0.0.0.0)")
     p.add_argument("--port", type=int, default=6443, help="API server port (default 6443)")
+    p.add_argument("--no-mdns", action="store_true",
+                   help="do not advertise the master on the LAN (mDNS: _bramble._tcp, "
+                        "bramble.local) nor look for node agents there")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")
 
@@ -91,11 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     _node_flags(p, for_up=True)
 
     p = sub.add_parser("node", help="run the node agent: join a master and run its pods here")
-    p.add_argument("--master", required=True, metavar="URL",
-                   help="the master's API, e.g. https://bramble.local:6443")
+    p.add_argument("--master", default="", metavar="URL",
+                   help="the master's API, e.g. https://bramble.local:6443 (default: find "
+                        "it on the LAN with mDNS)")
     p.add_argument("--token", default="", metavar="JOIN_TOKEN",
                    help="the cluster's join token (the master's data dir has it in "
-                        "join-token); needed only the first time")
+                        "join-token); needed only the first time. Without it the node "
+                        "waits until `bramble nodes approve NAME` at the master")
+    p.add_argument("--cluster", default="", metavar="ID",
+                   help="without --master: join only the cluster with this id (when a LAN "
+                        "has several)")
+    p.add_argument("--no-mdns", action="store_true",
+                   help="neither advertise the node on the LAN nor look for the master "
+                        "there (needs --master)")
     p.add_argument("--name", default="", help="the node's name (default: the hostname)")
     p.add_argument("--data-dir", metavar="DIR",
                    help="where the node keeps its credential, Podman storage and pod volumes "
@@ -189,6 +200,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node", default="", metavar="NAME",
                    help="only this node (default: every node with a running agent)")
 
+    p = sub.add_parser("nodes", parents=[client_global],
+                       help="list nodes, nodes waiting to join and agents seen on the LAN; "
+                            "approve or remove them")
+    actions = p.add_subparsers(dest="nodes_action", metavar="ACTION", parser_class=_Parser)
+    a = actions.add_parser("approve", parents=[client_global],
+                           help="admit a node that asked to join without the join token")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--fingerprint", default="", metavar="CODE",
+                   help="the fingerprint the node printed (needed when several requests "
+                        "carry the name)")
+    a = actions.add_parser("remove", parents=[client_global],
+                           help="revoke a node's credential and delete its Node")
+    a.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("token", parents=[client_global], help="manage the join token")
+    actions = p.add_subparsers(dest="token_action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    actions.add_parser("rotate", parents=[client_global],
+                       help="replace the join token (joined nodes keep their credentials)")
+
+    p = sub.add_parser("doctor", help="check this machine for what breaks Pi clusters")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="the node agent's data dir (default: /var/lib/bramble/node as root, "
+                        "else ~/.local/share/bramble/node)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks for errors")
+
     p = sub.add_parser("version", parents=[client_global],
                        help="print the client's and the server's versions")
     p.add_argument("--client", action="store_true", help="only the client's version")
@@ -209,6 +247,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _run_master(args)
         if args.command in ("node", "up"):
             return _run_node(args)
+        if args.command == "doctor":
+            return _run_doctor(args)
         return _run_client(args)
     except KeyboardInterrupt:
         return 130
@@ -250,13 +290,14 @@ def _run_master(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise _usage(f"the master is not available in this installation ({err})") from err
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_master_data_dir()
-    return int(run_master(MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port)))
+    return int(run_master(MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port,
+                                       mdns=not args.no_mdns)))
 
 
 def _node_data_dir(args: argparse.Namespace) -> Path:
     from bramble.kubeconfig import default_master_data_dir
 
-    if getattr(args, "data_dir", None) and args.command == "node":
+    if getattr(args, "data_dir", None) and args.command in ("node", "doctor"):
         return Path(args.data_dir).expanduser()
     # Beside the master's: /var/lib/bramble/node as root, ~/.local/share/bramble/node else.
     return default_master_data_dir().parent / "node"
@@ -270,7 +311,8 @@ def _run_node(args: argparse.Namespace) -> int:
         token=getattr(args, "token", ""), name=getattr(args, "name", ""),
         podman_socket=Path(args.podman_socket) if args.podman_socket else None,
         max_pods=args.max_pods, allow_privileged=args.allow_privileged,
-        subnet=args.pod_subnet, network=args.network, server_port=args.node_port)
+        subnet=args.pod_subnet, network=args.network, server_port=args.node_port,
+        cluster=getattr(args, "cluster", ""), lan=not args.no_mdns)
     if args.command == "node":
         from bramble.node.agent import run as run_node
 
@@ -283,7 +325,14 @@ def _run_node(args: argparse.Namespace) -> int:
                   else default_master_data_dir())
     if args.data_dir:
         node.data_dir = master_dir.parent / "node"
-    return int(run_up(MasterConfig(data_dir=master_dir, bind=args.bind, port=args.port), node))
+    return int(run_up(MasterConfig(data_dir=master_dir, bind=args.bind, port=args.port,
+                                   mdns=not args.no_mdns), node))
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from bramble import doctor
+
+    return doctor.main(_node_data_dir(args))
 
 
 def _usage(message: str) -> Exception:
@@ -311,6 +360,10 @@ def _run_client(args: argparse.Namespace) -> int:
         from bramble.cli import streams
 
         handler: Callable[..., Any] = streams.logs if args.command == "logs" else streams.exec_
+    elif args.command in ("nodes", "token"):
+        from bramble.cli import membership
+
+        handler = getattr(membership, args.command)
     else:
         handler = getattr(commands, args.command)
     timeout = float(_flag(args, "request_timeout", 30.0) or 30.0)

@@ -261,7 +261,9 @@ class Handlers:
             request[VERB] = "connect"
             return await request.app[proxy.PROXY_KEY].handle(request, t, identity)
         auth.authorize(identity, auth.Attributes(verb, t.rt.group, t.rt.plural, t.subresource,
-                                                 t.namespace, t.name))
+                                                 t.namespace, t.name,
+                                                 query.get("fieldSelector", "")),
+                       auth.StoreGraph(self.api.store))
         if verb not in t.rt.verbs and not t.subresource:
             raise MethodNotAllowed(f"{verb} is not supported on {t.resource}")
         out = encoding.negotiate(request.headers.get("Accept"))

@@ -1,9 +1,7 @@
 """The master's node-facing endpoints: joining, usage reports, and metrics.k8s.io.
 
-- `POST /bramble/v1/join` (no bearer token: the join token in the body is the proof)
-  trades the cluster join token for a node credential, user system:node:NAME in group
-  system:nodes. A node joining again gets a new token and its old one stops working at
-  once: the token table is rewritten and the running authenticator reloaded.
+- Joining and membership (`/bramble/v1/join...`, pending nodes, removal, token rotation)
+  live in joinapi.py; `add_routes` registers them with the rest when joining is enabled.
 - `POST /bramble/v1/nodes/{name}/usage`: a node's latest usage and its pods' (a node may
   post only its own).
 - `/apis/metrics.k8s.io/v1beta1/...`: NodeMetrics and PodMetrics from those reports,
@@ -16,7 +14,6 @@ three of its own reporting intervals disappears from metrics, and its pods with 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -35,24 +32,22 @@ from bramble.kube.errors import (
     Forbidden,
     Invalid,
     NotFound,
-    Unauthorized,
     invalid,
     required,
 )
 from bramble.kube.names import is_dns1123_subdomain
 from bramble.kube.quantity import parse_quantity
 
-from .. import pki
-from . import auth
+from ..discovery import SeenNodes
+from . import auth, joinapi
 from .discovery import Discovery
 from .rest import ObjectAPI
 
 log = logging.getLogger(__name__)
 
-JOIN_PATH = "/bramble/v1/join"
 USAGE_PATH = "/bramble/v1/nodes/{name}/usage"
 # Paths the authenticate middleware lets through without a bearer token.
-PUBLIC_PATHS = frozenset({JOIN_PATH})
+PUBLIC_PATHS = joinapi.PUBLIC_PATHS
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 GROUP_VERSION = f"{GROUP}/{VERSION}"
@@ -65,11 +60,12 @@ Obj = dict[str, Any]
 
 @dataclass(frozen=True)
 class JoinSettings:
-    """What the join endpoint needs from the master's PKI."""
+    """What the join endpoints need from the master's PKI (and its mDNS, when it runs)."""
 
     data_dir: Path
     ca_pem: str
     join_token: str = field(repr=False)
+    seen: SeenNodes | None = None  # node agents seen on the LAN (master/discovery.py)
 
 
 # --- usage, kept in memory ---------------------------------------------------------------
@@ -255,47 +251,12 @@ async def _body(request: web.Request) -> Any:
         raise BadRequest(f"the request body is not JSON: {err}") from None
 
 
-def _token_table(data_dir: Path) -> dict[str, auth.Identity]:
-    return {digest: auth.Identity(i.user, tuple(i.groups))
-            for digest, i in pki.load_token_table(data_dir).items()}
-
-
 class NodeAPI:
-    def __init__(self, api: ObjectAPI, authn: auth.Authenticator,
-                 identity_key: web.RequestKey[auth.Identity], join: JoinSettings | None,
+    def __init__(self, api: ObjectAPI, identity_key: web.RequestKey[auth.Identity],
                  cache: UsageCache) -> None:
         self.api = api
-        self.authn = authn
         self.identity_key = identity_key
-        self.join_settings = join
         self.cache = cache
-        # One join at a time: each rewrites the token table (read-modify-write).
-        self._join_lock = asyncio.Lock()
-
-    async def join(self, request: web.Request) -> web.Response:
-        settings = self.join_settings
-        if settings is None:
-            raise NotFound("joining is not enabled on this master")
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest('the join request must be {"token": ..., "node": ...}')
-        token, node = body.get("token"), body.get("node")
-        # The token first: who does not hold it learns nothing, not even about names.
-        if not isinstance(token, str) or not pki.verify_token(token, settings.join_token):
-            log.warning("join refused: wrong join token", extra={"peer": request.remote})
-            raise Unauthorized("the join token is not this cluster's")
-        problems = is_dns1123_subdomain(node) if isinstance(node, str) else ["must be a string"]
-        if problems:
-            raise Invalid("Node", node if isinstance(node, str) else "",
-                          [invalid("node", node, "; ".join(problems))])
-        identity = pki.Identity(f"{auth.NODE_PREFIX}{node}", (auth.NODES_GROUP,))
-        async with self._join_lock:
-            # issue_token replaces any older token of this node: rejoining revokes it.
-            credential = await asyncio.to_thread(pki.issue_token, settings.data_dir, identity)
-            self.authn.replace(await asyncio.to_thread(_token_table, settings.data_dir))
-        log.info("node joined", extra={"node": node, "peer": request.remote})
-        return _json({"token": credential, "ca": settings.ca_pem,
-                      "server": f"{request.scheme}://{request.host}"})
 
     async def post_usage(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -368,14 +329,18 @@ USAGE_KEY = web.AppKey("node-usage", UsageCache)
 def add_routes(app: web.Application, api: ObjectAPI, authn: auth.Authenticator,
                identity_key: web.RequestKey[auth.Identity], discovery: Discovery,
                join: JoinSettings | None, cache: UsageCache | None = None) -> None:
-    """Register the join, usage and metrics.k8s.io routes (before the catch-all /apis
-    route) and add metrics.k8s.io to `discovery`. `identity_key` is where the
-    authenticate middleware puts the caller's identity. Without `join`, joining is off."""
+    """Register the join (joinapi.py), usage and metrics.k8s.io routes (before the
+    catch-all /apis route) and add metrics.k8s.io to `discovery`. `identity_key` is where
+    the authenticate middleware puts the caller's identity. Without `join`, joining is
+    off."""
     cache = cache or UsageCache()
     app[USAGE_KEY] = cache
-    handlers = NodeAPI(api, authn, identity_key, join, cache)
+    handlers = NodeAPI(api, identity_key, cache)
     extend_discovery(discovery)
-    app.router.add_post(JOIN_PATH, handlers.join)
+    if join is not None:
+        joinapi.add_routes(app, joinapi.Membership(
+            api, authn, identity_key, join.data_dir, join.ca_pem, join.join_token,
+            seen=join.seen))
     app.router.add_post(USAGE_PATH, handlers.post_usage)
     app.router.add_get(f"{PREFIX}/nodes", handlers.nodes)
     app.router.add_get(f"{PREFIX}/nodes/{{name}}", handlers.nodes)

@@ -28,6 +28,7 @@ import pytest
 from bramble.client import Client
 from bramble.kubeconfig import load as load_kubeconfig
 from bramble.node.agent import NodeConfig, RunningNode, serve
+from bramble.node.join import join
 from bramble.node.runtime.podman import PodmanRuntime, PodmanService
 from tests.conftest import MasterHandle, free_port
 from tests.images import BUSYBOX_IMAGE, build_busybox_image
@@ -386,18 +387,16 @@ async def test_push_reports_bad_archives_and_unknown_nodes(cluster: Cluster,
     assert list((c.config.data_dir / "images-incoming").iterdir()) == []
 
 
-async def test_only_the_master_reaches_the_node(cluster: Cluster) -> None:
+async def test_only_the_master_reaches_the_node(cluster: Cluster, tmp_path: Path) -> None:
     c = cluster
     await c.run_pod("quiet", "echo secret; exec sleep 3600")
     await c.wait_pod("quiet", running())
     await eventually_logs(c, "quiet", "secret")
     ctx = c.master.ssl_context()
     # Another node's credential, as a joining node gets it.
+    other = load_kubeconfig(await join(c.master.url, c.config.token, "other-pi",
+                                       tmp_path / "other-pi")).token
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{c.master.url}/bramble/v1/join", ssl=ctx, json={
-                "token": c.config.token, "node": "other-pi"}) as resp:
-            assert resp.status == 200
-            other = (await resp.json())["token"]
         own = load_kubeconfig(c.config.data_dir / "node.kubeconfig").token
         admin = c.master.token
 

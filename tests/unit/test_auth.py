@@ -81,23 +81,58 @@ def test_identity_kinds(identity: Identity, admin: bool, node: str | None) -> No
 
 ALLOW, DENY = True, False
 
+class Graph:
+    """The stored pods the node-scoped decisions look at (a fake of auth.StoreGraph)."""
+
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        self.pods = pods
+
+    def pod_node(self, namespace: str, name: str) -> str | None:
+        for p in self.pods:
+            if (p["metadata"]["namespace"], p["metadata"]["name"]) == (namespace, name):
+                return p["spec"].get("nodeName", "")
+        return None
+
+    def pods_on(self, node: str, namespace: str) -> list[dict[str, Any]]:
+        return [p for p in self.pods if p["metadata"]["namespace"] == namespace
+                and p["spec"].get("nodeName") == node]
+
+
+def stored_pod(name: str, node: str, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": node, "containers": [{"name": "c"}], **spec}}
+
+
+GRAPH = Graph([
+    # web runs on pi1 and uses configmap cfg (volume), secret pull (imagePullSecrets),
+    # secret env-secret (env) and configmap env-cm (envFrom).
+    stored_pod("web", "pi1", imagePullSecrets=[{"name": "pull"}],
+               volumes=[{"name": "v", "configMap": {"name": "cfg"}}],
+               containers=[{"name": "c", "env": [{"name": "X", "valueFrom": {
+                   "secretKeyRef": {"name": "env-secret", "key": "k"}}}],
+                            "envFrom": [{"configMapRef": {"name": "env-cm"}}]}]),
+    # db runs on pi2 with its own secret.
+    stored_pod("db", "pi2", volumes=[{"name": "v", "secret": {"secretName": "db-pass"}}]),
+    {"metadata": {"name": "pending", "namespace": "default"}, "spec": {}},
+])
+
 AUTHZ_CASES = [
     # (identity, verb, group, resource, subresource, namespace, name, allowed)
     (ADMIN, "deletecollection", "apps", "deployments", "", "default", "", ALLOW),
     (ADMIN, "update", "", "nodes", "status", "", "pi2", ALLOW),
     (ADMIN, "create", "", "pods", "binding", "default", "web", ALLOW),
+    (ADMIN, "get", "", "secrets", "", "default", "db-pass", ALLOW),
     (BOB, "get", "", "pods", "", "default", "web", DENY),
     (BOB, "list", "", "namespaces", "", "", "", DENY),
-    # A node reads what it needs to run pods...
+    # A node reads the pods bound to it and what they use...
     (PI1, "get", "", "pods", "", "default", "web", ALLOW),
-    (PI1, "list", "", "pods", "", "", "", ALLOW),
-    (PI1, "watch", "", "pods", "", "", "", ALLOW),
-    (PI1, "watch", "", "services", "", "", "", ALLOW),
+    (PI1, "get", "", "configmaps", "", "default", "cfg", ALLOW),  # a volume
+    (PI1, "get", "", "configmaps", "", "default", "env-cm", ALLOW),  # envFrom
+    (PI1, "get", "", "secrets", "", "default", "pull", ALLOW),  # imagePullSecrets
+    (PI1, "get", "", "secrets", "", "default", "env-secret", ALLOW),  # env valueFrom
+    (PI1, "watch", "", "services", "", "", "", ALLOW),  # the service proxy
     (PI1, "list", "", "endpoints", "", "", "", ALLOW),
-    (PI1, "get", "", "namespaces", "", "", "default", ALLOW),
-    (PI1, "get", "", "configmaps", "", "default", "cfg", ALLOW),
-    (PI1, "get", "", "secrets", "", "default", "pull", ALLOW),
-    (PI1, "get", "", "nodes", "", "", "pi2", ALLOW),  # reading other nodes is fine
+    (PI1, "get", "", "nodes", "", "", "pi2", ALLOW),  # every Node: the host-gw routes
     (PI1, "list", "", "nodes", "", "", "", ALLOW),
     # ... and writes its own Node, pod status, pod deletion and events.
     (PI1, "create", "", "nodes", "", "", "", ALLOW),  # name checked on the object (admit)
@@ -109,7 +144,18 @@ AUTHZ_CASES = [
     (PI1, "delete", "", "pods", "", "default", "web", ALLOW),
     (PI1, "create", "", "events", "", "default", "", ALLOW),
     (PI1, "patch", "", "events", "", "default", "e1", ALLOW),
+    # Another node's pods and what they use; unscheduled and missing pods.
+    (PI1, "get", "", "pods", "", "default", "db", DENY),
+    (PI1, "get", "", "pods", "", "default", "pending", DENY),
+    (PI1, "get", "", "pods", "", "default", "ghost", DENY),
+    (PI1, "get", "", "secrets", "", "default", "db-pass", DENY),
+    (PI1, "get", "", "secrets", "", "kube-system", "pull", DENY),  # another namespace
+    (PI1, "get", "", "configmaps", "", "default", "unused", DENY),
     # Not in its rules.
+    (PI1, "list", "", "pods", "", "", "", DENY),  # without spec.nodeName=pi1
+    (PI1, "watch", "", "pods", "", "", "", DENY),
+    (PI1, "get", "", "namespaces", "", "", "default", DENY),
+    (PI1, "get", "", "pods", "status", "default", "web", DENY),
     (PI1, "list", "", "configmaps", "", "default", "", DENY),
     (PI1, "list", "", "secrets", "", "", "", DENY),
     (PI1, "watch", "", "secrets", "", "", "", DENY),
@@ -121,9 +167,12 @@ AUTHZ_CASES = [
     (PI1, "delete", "", "pods", "status", "default", "web", DENY),
     (PI1, "deletecollection", "", "nodes", "", "", "", DENY),
     (PI1, "list", "", "nodes", "status", "", "", DENY),
+    (PI1, "get", "", "nodes", "status", "", "pi1", DENY),
     (PI1, "delete", "", "events", "", "default", "e1", DENY),
     (PI1, "get", "", "events", "", "default", "e1", DENY),
     (PI1, "create", "", "services", "", "default", "", DENY),
+    (PI1, "create", "", "secrets", "", "default", "", DENY),
+    (PI1, "update", "", "configmaps", "", "default", "cfg", DENY),
     (PI1, "create", "", "namespaces", "", "", "", DENY),
     (PI1, "list", "apps", "deployments", "", "", "", DENY),
     (PI1, "get", "apps", "pods", "", "default", "web", DENY),  # the group matters
@@ -143,11 +192,93 @@ def test_authorize(identity: Identity, verb: str, group: str, resource: str, sub
                    namespace: str, name: str, allowed: bool) -> None:
     attrs = Attributes(verb, group, resource, sub, namespace, name)
     if allowed:
-        authorize(identity, attrs)
+        authorize(identity, attrs, GRAPH)
     else:
         with pytest.raises(Forbidden) as err:
-            authorize(identity, attrs)
+            authorize(identity, attrs, GRAPH)
         assert err.value.code == 403
+
+
+@pytest.mark.parametrize(("verb", "namespace", "selector", "allowed"), [
+    ("list", "", "spec.nodeName=pi1", ALLOW),  # what the agent's pod source asks
+    ("watch", "", "spec.nodeName=pi1", ALLOW),
+    ("watch", "default", "spec.nodeName=pi1,status.phase!=Failed", ALLOW),
+    ("list", "", "spec.nodeName==pi1", ALLOW),
+    ("list", "", "spec.nodeName=pi2", DENY),
+    ("list", "", "spec.nodeName!=pi2", DENY),  # not an exact match
+    ("list", "", "metadata.namespace=default", DENY),
+    # A conjunction can only narrow the result: any spec.nodeName=pi1 term is enough (as in
+    # Kubernetes' node authorizer), even next to a contradicting one.
+    ("list", "", "spec.nodeName=pi1,spec.nodeName=pi2", ALLOW),
+    ("list", "", "spec.nodeName", DENY),  # does not parse
+    ("list", "default", "metadata.name=web", ALLOW),  # one pod bound to it
+    ("watch", "default", "metadata.name=db", DENY),  # one pod bound elsewhere
+])
+def test_node_lists_pods_only_with_its_own_field_selector(
+        verb: str, namespace: str, selector: str, allowed: bool) -> None:
+    attrs = Attributes(verb, "", "pods", "", namespace, "", selector)
+    if allowed:
+        authorize(PI1, attrs, GRAPH)
+    else:
+        with pytest.raises(Forbidden):
+            authorize(PI1, attrs, GRAPH)
+
+
+@pytest.mark.parametrize(("resource", "selector", "allowed"), [
+    ("secrets", "metadata.name=pull", ALLOW),  # a watch on one object, as kubelets do
+    ("configmaps", "metadata.name=cfg", ALLOW),
+    ("secrets", "metadata.name=db-pass", DENY),
+    ("secrets", "", DENY),
+    ("secrets", "metadata.name!=db-pass", DENY),
+])
+def test_node_watches_single_secrets_and_configmaps(resource: str, selector: str,
+                                                    allowed: bool) -> None:
+    attrs = Attributes("watch", "", resource, "", "default", "", selector)
+    if allowed:
+        authorize(PI1, attrs, GRAPH)
+    else:
+        with pytest.raises(Forbidden):
+            authorize(PI1, attrs, GRAPH)
+
+
+def test_without_a_graph_node_reads_are_refused() -> None:
+    # Fail closed: a caller that cannot tell what is bound to the node allows nothing.
+    for attrs in (Attributes("get", "", "pods", "", "default", "web"),
+                  Attributes("get", "", "secrets", "", "default", "pull")):
+        with pytest.raises(Forbidden) as err:
+            authorize(PI1, attrs)
+        assert "no relationship found between node 'pi1' and this object" in \
+            err.value.message
+    authorize(PI1, Attributes("list", "", "pods", "", "", "", "spec.nodeName=pi1"))
+
+
+def test_pod_references() -> None:
+    pod = {"spec": {
+        "imagePullSecrets": [{"name": "pull"}],
+        "volumes": [{"name": "a", "configMap": {"name": "cm-vol"}},
+                    {"name": "b", "secret": {"secretName": "s-vol"}},
+                    {"name": "c", "projected": {"sources": [
+                        {"configMap": {"name": "cm-proj"}}, {"secret": {"name": "s-proj"}},
+                        {"downwardAPI": {}}]}},
+                    {"name": "d", "csi": {"driver": "x",
+                                          "nodePublishSecretRef": {"name": "s-csi"}}},
+                    {"name": "e", "emptyDir": {}}],
+        "initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "s-init"}}]}],
+        "containers": [{"name": "c", "env": [
+            {"name": "A", "value": "x"},
+            {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "cm-env", "key": "k"}}},
+            {"name": "C", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "envFrom": [{"configMapRef": {"name": "cm-from"}}]}],
+        "ephemeralContainers": [{"name": "dbg", "env": [
+            {"name": "D", "valueFrom": {"secretKeyRef": {"name": "s-eph", "key": "k"}}}]}]}}
+    cms, secrets = auth.pod_references(pod)
+    assert cms == {"cm-vol", "cm-proj", "cm-env", "cm-from"}
+    assert secrets == {"pull", "s-vol", "s-proj", "s-csi", "s-init", "s-eph"}
+    assert auth.pod_references({}) == (frozenset(), frozenset())
+    # Junk where objects belong is skipped, not a crash (the graph reads stored pods).
+    assert auth.pod_references({"spec": {"volumes": ["x", {"configMap": "y"}],
+                                         "containers": [None, {"env": ["z"]}]}}) == \
+        (frozenset(), frozenset())
 
 
 def test_node_changing_another_node_says_why() -> None:
