@@ -55,6 +55,11 @@ def _master_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-mdns", action="store_true",
                    help="do not advertise the master on the LAN (mDNS: _bramble._tcp, "
                         "bramble.local) nor look for node agents there")
+    p.add_argument("--node-grace", type=float, default=None, metavar="SECONDS",
+                   help="a node whose heartbeats stop this long is NotReady (default 6)")
+    p.add_argument("--eviction-delay", type=int, default=None, metavar="SECONDS",
+                   help="then its pods are replaced elsewhere this much later, unless they "
+                        "tolerate it themselves (default 3)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")
 
@@ -74,6 +79,8 @@ def _node_flags(p: argparse.ArgumentParser, *, for_up: bool) -> None:
     p.add_argument("--node-port", type=int, default=10250, metavar="PORT",
                    help="the agent's HTTPS port that the master streams logs, exec and "
                         "port-forward through (default 10250)")
+    p.add_argument("--node-bind", default="0.0.0.0", metavar="ADDR",
+                   help="the address that port listens on (default 0.0.0.0)")
     if not for_up:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks for errors")
@@ -291,7 +298,25 @@ def _run_master(args: argparse.Namespace) -> int:
         raise _usage(f"the master is not available in this installation ({err})") from err
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_master_data_dir()
     return int(run_master(MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port,
-                                       mdns=not args.no_mdns)))
+                                       mdns=not args.no_mdns,
+                                       controllers=_controller_settings(args))))
+
+
+def _controller_settings(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from bramble.master.controllers import ControllerSettings
+
+    settings = ControllerSettings()
+    if args.node_grace is not None:
+        if args.node_grace <= 0:
+            raise _usage("--node-grace must be more than 0 seconds")
+        settings = replace(settings, node_monitor_grace=args.node_grace)
+    if args.eviction_delay is not None:
+        if args.eviction_delay < 0:
+            raise _usage("--eviction-delay must be 0 or more seconds")
+        settings = replace(settings, default_eviction_seconds=args.eviction_delay)
+    return settings
 
 
 def _node_data_dir(args: argparse.Namespace) -> Path:
@@ -312,7 +337,8 @@ def _run_node(args: argparse.Namespace) -> int:
         podman_socket=Path(args.podman_socket) if args.podman_socket else None,
         max_pods=args.max_pods, allow_privileged=args.allow_privileged,
         subnet=args.pod_subnet, network=args.network, server_port=args.node_port,
-        cluster=getattr(args, "cluster", ""), lan=not args.no_mdns)
+        server_bind=args.node_bind, cluster=getattr(args, "cluster", ""),
+        lan=not args.no_mdns)
     if args.command == "node":
         from bramble.node.agent import run as run_node
 
@@ -326,7 +352,8 @@ def _run_node(args: argparse.Namespace) -> int:
     if args.data_dir:
         node.data_dir = master_dir.parent / "node"
     return int(run_up(MasterConfig(data_dir=master_dir, bind=args.bind, port=args.port,
-                                   mdns=not args.no_mdns), node))
+                                   mdns=not args.no_mdns,
+                                   controllers=_controller_settings(args)), node))
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
