@@ -34,12 +34,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from bramble.kube import selectors
 from bramble.kube.errors import BadRequest, StatusError
 
-from ..api.encoding import MERGE_PATCH
 from ..api.rest import ObjectAPI, Target, WriteOptions
 from ..scheduler.snapshot import Taint, Toleration, node_selector_term, tolerated
 from ..store import Change, Entry
@@ -52,7 +49,7 @@ from .replicaset import (
     is_available,
     is_ready,
     new_pod,
-    without_owner,
+    write_claims,
 )
 from .rollout import compute_hash, scaled_value
 
@@ -565,7 +562,7 @@ class DaemonSetController(Controller):
     async def _pods(self, ds: Obj, selector: selectors.LabelSelector) -> list[Obj]:
         claimed = self._claim(ds, selector)
         if claimed.adopt or claimed.release:
-            await self._write_claims(ds, claimed)
+            await write_claims(self.api, self.identity, self.pods, ds, claimed)
             claimed = self._claim(ds, selector)
         return claimed.owned
 
@@ -604,25 +601,6 @@ class DaemonSetController(Controller):
             await self.api.update(Target(self.daemonsets.rt, namespace, name, "status"), ds,
                                   WriteOptions(), self.identity)
         return min(waits) if waits else None
-
-    async def _write_claims(self, ds: Obj, claimed: Claim) -> None:
-        """Adopt and release with the pod's resourceVersion as precondition (a 409 runs the
-        reconcile again)."""
-        uid = _meta(ds).get("uid", "")
-        writes = [(pod, _meta(pod).get("ownerReferences")) for pod in claimed.adopt]
-        writes += [(pod, without_owner(pod, uid)) for pod in claimed.release]
-        for pod, refs in writes:
-            m = _meta(pod)
-            body = {"metadata": {"resourceVersion": m.get("resourceVersion"),
-                                 "ownerReferences": refs or None}}
-            try:
-                await self.api.patch(Target(self.pods.rt, m.get("namespace", ""),
-                                            m.get("name", "")),
-                                     orjson.dumps(body), MERGE_PATCH, WriteOptions(),
-                                     self.identity)
-            except StatusError as err:
-                if err.code != 404:
-                    raise
 
     async def _apply(self, ds: Obj, plan: DaemonPlan, hash_: str) -> list[float]:
         """Carry out a plan; returns the delays after which failed pods may be replaced."""

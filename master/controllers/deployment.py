@@ -33,7 +33,7 @@ from ..api.rest import ObjectAPI, Target, WriteOptions
 from ..store import DELETED, Change
 from . import rollout
 from .base import Controller, EventRecorder, Key, Watch, own_key
-from .replicaset import Claim, claim, controller_of, without_owner
+from .replicaset import claim, controller_of, write_claims
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class DeploymentController(Controller):
         owned: list[Obj] = []
         if not selector.empty():
             claimed = claim(d, selector, namespace_rss)
-            await self._write_claims(d, claimed)
+            await write_claims(self.api, self.identity, self.replicasets, d, claimed)
             owned = claimed.owned
         pods_by_rs = None if rollout.is_rolling(d) else self._pods_by_rs(d, selector, owned)
         plan = rollout.plan(d, owned, {rollout.name_of(rs): rs for rs in namespace_rss},
@@ -135,22 +135,6 @@ class DeploymentController(Controller):
             if ref is not None and ref.get("uid") in found:
                 found[ref["uid"]].append(pod)
         return found
-
-    async def _write_claims(self, d: Obj, claimed: Claim) -> None:
-        uid = d["metadata"].get("uid", "")
-        ns = d["metadata"].get("namespace", "")
-        writes = [(rs, rs["metadata"].get("ownerReferences")) for rs in claimed.adopt]
-        writes += [(rs, without_owner(rs, uid)) for rs in claimed.release]
-        for rs, refs in writes:
-            body = {"metadata": {"resourceVersion": rs["metadata"].get("resourceVersion"),
-                                 "ownerReferences": refs or None}}
-            try:
-                await self.api.patch(Target(self.replicasets.rt, ns, rollout.name_of(rs)),
-                                     orjson.dumps(body), MERGE_PATCH, WriteOptions(),
-                                     self.identity)
-            except StatusError as err:
-                if err.code != 404:
-                    raise
 
     async def _execute(self, d: Obj, rv: int, plan: rollout.Plan) -> None:
         """Write the plan's actions in order; a failure stops the rest (the next sync plans

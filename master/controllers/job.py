@@ -38,7 +38,7 @@ import orjson
 from bramble.kube import selectors
 from bramble.kube.errors import BadRequest, StatusError
 
-from ..api.encoding import MERGE_PATCH, STRATEGIC_PATCH
+from ..api.encoding import STRATEGIC_PATCH
 from ..api.rest import ObjectAPI, Target, WriteOptions
 from ..store import Change
 from .base import (
@@ -51,7 +51,6 @@ from .base import (
     owner_keys,
 )
 from .replicaset import (
-    Claim,
     claim,
     controller_of,
     deletion_order,
@@ -59,7 +58,7 @@ from .replicaset import (
     new_pod,
     rfc3339,
     seconds,
-    without_owner,
+    write_claims,
 )
 
 log = logging.getLogger(__name__)
@@ -557,7 +556,8 @@ class JobController(Controller):
             return [p for p in candidates if (controller_of(p) or {}).get("uid") == uid]
         claimed = claim(job, selector, candidates)
         if claimed.adopt or claimed.release:
-            await self._write_claims(job, claimed)
+            await write_claims(self.api, self.identity, self.pods, job, claimed,
+                               on_adopt=self._track)
             claimed = claim(job, selector, self._candidates(
                 _meta(job).get("namespace", ""), _name(job), job, selector))
         return claimed.owned
@@ -622,28 +622,12 @@ class JobController(Controller):
             body, WriteOptions(), self.identity)
         return saved
 
-    async def _write_claims(self, job: Obj, claimed: Claim) -> None:
-        """Adopt (adding the tracking finalizer, as Kubernetes does) and release, with the
-        pod's resourceVersion as precondition: a 409 runs the reconcile again."""
-        uid = _uid(job)
-        for pod in claimed.adopt + claimed.release:
-            m = _meta(pod)
-            adopting = pod in claimed.adopt
-            body: Obj = {"metadata": {"resourceVersion": m.get("resourceVersion"),
-                                      "ownerReferences": (m.get("ownerReferences") if adopting
-                                                          else without_owner(pod, uid))
-                                      or None}}
-            if adopting and not _tracked(pod):
-                body["metadata"]["finalizers"] = [*(m.get("finalizers") or []),
-                                                  TRACKING_FINALIZER]
-            try:
-                await self.api.patch(Target(self.pods.rt, m.get("namespace", ""),
-                                            m.get("name", "")),
-                                     orjson.dumps(body), MERGE_PATCH, WriteOptions(),
-                                     self.identity)
-            except StatusError as err:
-                if err.code != 404:
-                    raise
+    @staticmethod
+    def _track(pod: Obj) -> Obj:
+        """An adopted pod gets the tracking finalizer, as Kubernetes does."""
+        if _tracked(pod):
+            return {}
+        return {"finalizers": [*(_meta(pod).get("finalizers") or []), TRACKING_FINALIZER]}
 
     async def _create_pods(self, job: Obj, count: int) -> None:
         namespace = _meta(job).get("namespace", "")

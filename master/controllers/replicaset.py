@@ -202,6 +202,30 @@ def without_owner(obj: Obj, owner_uid: str) -> list[Obj]:
     return [r for r in _meta(obj).get("ownerReferences") or [] if r.get("uid") != owner_uid]
 
 
+async def write_claims(api: ObjectAPI, identity: Any, target: Target, owner: Obj,
+                       claimed: Claim, on_adopt: Callable[[Obj], Obj] | None = None) -> None:
+    """Write what `claim` decided (any owner kind, any dependent kind of `target.rt`):
+    adoptions and releases as merge patches with the dependent's resourceVersion as
+    precondition - one changed meanwhile, or claimed by someone else, is a 409 and the
+    reconcile runs again; one already gone is fine. `on_adopt(dependent)` may add to an
+    adoption's metadata patch (the Job's tracking finalizer)."""
+    uid = _meta(owner).get("uid", "")
+    writes = [(obj, _meta(obj).get("ownerReferences"), True) for obj in claimed.adopt]
+    writes += [(obj, without_owner(obj, uid), False) for obj in claimed.release]
+    for obj, refs, adopting in writes:
+        m = _meta(obj)
+        meta: Obj = {"resourceVersion": m.get("resourceVersion"), "ownerReferences": refs or None}
+        if adopting and on_adopt is not None:
+            meta.update(on_adopt(obj))
+        try:
+            await api.patch(Target(target.rt, m.get("namespace", ""), m.get("name", "")),
+                            orjson.dumps({"metadata": meta}), MERGE_PATCH, WriteOptions(),
+                            identity)
+        except StatusError as err:
+            if err.code != 404:
+                raise
+
+
 # --- which pods go first ----------------------------------------------------------------------
 
 def _log_rank(t: float, now: float) -> int:
@@ -494,7 +518,7 @@ class ReplicaSetController(Controller):
         if selector.empty():
             return None  # validation refuses it; never claim a whole namespace
         claimed = claim(rs, selector, self._candidates(rs, selector))
-        await self._write_claims(rs, claimed)
+        await write_claims(self.api, self.identity, self.pods, rs, claimed)
         active = [p for p in claimed.owned if is_active(p)]
         failed: tuple[str, StatusError] | None = None
         if not _meta(rs).get("deletionTimestamp"):
@@ -519,24 +543,6 @@ class ReplicaSetController(Controller):
         if failed is not None:
             raise failed[1]  # try again after the queue's back-off
         return after
-
-    async def _write_claims(self, rs: Obj, claimed: Claim) -> None:
-        """Adopt and release with the pod's resourceVersion as precondition: a pod changed
-        meanwhile (or claimed by someone else) is a 409, and the reconcile runs again."""
-        uid = _meta(rs).get("uid", "")
-        ns = _meta(rs).get("namespace", "")
-        writes = [(pod, _meta(pod).get("ownerReferences")) for pod in claimed.adopt]
-        writes += [(pod, without_owner(pod, uid)) for pod in claimed.release]
-        for pod, refs in writes:
-            m = _meta(pod)
-            body = {"metadata": {"resourceVersion": m.get("resourceVersion"),
-                                 "ownerReferences": refs or None}}
-            try:
-                await self.api.patch(Target(self.pods.rt, ns, m.get("name", "")),
-                                     orjson.dumps(body), MERGE_PATCH, WriteOptions(), self.identity)
-            except StatusError as err:
-                if err.code != 404:
-                    raise
 
     async def _create(self, rs: Obj, count: int) -> StatusError | None:
         """Create `count` pods in slow-start batches; the error if one failed (the rest of
