@@ -33,7 +33,7 @@ from ..api.rest import ObjectAPI, Target, WriteOptions
 from ..store import DELETED, Change
 from . import rollout
 from .base import Controller, EventRecorder, Key, Watch, own_key
-from .replicaset import claim, controller_of, write_claims
+from .replicaset import claim, controller_keys, controller_of, write_claims
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +61,8 @@ class DeploymentController(Controller):
     # -- keys ---------------------------------------------------------------------------
 
     def _replicaset_keys(self, change: Change) -> Iterable[Key]:
-        """The Deployment controlling the ReplicaSet (before and after the change); for an
-        orphan, every Deployment that selects it, as one of them may adopt it."""
-        keys = set()
-        for entry in (change.entry, change.prev):
-            if entry is None:
-                continue
-            ref = controller_of(entry.obj())
-            if ref is not None:
-                if ref.get("kind") == "Deployment":
-                    keys.add((entry.namespace, ref.get("name", "")))
-                continue
-            for d in self.store.list(self.deployments.resource, entry.namespace):
-                selector = _selector(d.obj())
-                if selector is not None and not selector.empty() and selector.matches(
-                        entry.labels):
-                    keys.add((d.namespace, d.name))
-        return keys
+        return controller_keys(change, "Deployment", lambda ns: (
+            (d, _selector(d.obj())) for d in self.store.list(self.deployments.resource, ns)))
 
     def _pod_keys(self, change: Change) -> Iterable[Key]:
         """A Recreate rollout waits for the old pods to be gone: wake it when a pod is

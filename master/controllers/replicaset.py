@@ -202,6 +202,28 @@ def without_owner(obj: Obj, owner_uid: str) -> list[Obj]:
     return [r for r in _meta(obj).get("ownerReferences") or [] if r.get("uid") != owner_uid]
 
 
+def controller_keys(change: Change, kind: str,
+                    selecting: Callable[[str], Iterable[tuple[Entry, LabelSelector | None]]],
+                    ) -> set[Key]:
+    """Which owners of `kind` a dependent's change concerns: its controller (before and
+    after the change); for an orphan, every owner in its namespace whose selector matches
+    it, as one of them may adopt it. `selecting(namespace)` lists (owner, selector)."""
+    keys: set[Key] = set()
+    for entry in (change.entry, change.prev):
+        if entry is None:
+            continue
+        ref = controller_of(entry.obj())
+        if ref is not None:
+            if ref.get("kind") == kind:
+                keys.add((entry.namespace, ref.get("name", "")))
+            continue
+        for owner, selector in selecting(entry.namespace):
+            if selector is not None and not selector.empty() and selector.matches(
+                    entry.labels):
+                keys.add((owner.namespace, owner.name))
+    return keys
+
+
 async def write_claims(api: ObjectAPI, identity: Any, target: Target, owner: Obj,
                        claimed: Claim, on_adopt: Callable[[Obj], Obj] | None = None) -> None:
     """Write what `claim` decided (any owner kind, any dependent kind of `target.rt`):
@@ -454,23 +476,8 @@ class ReplicaSetController(Controller):
         return parsed
 
     def _pod_keys(self, change: Change) -> Iterable[Key]:
-        """The ReplicaSet controlling the pod (before and after the change); for an orphan,
-        every ReplicaSet whose selector matches it, as one of them may adopt it."""
-        keys = set()
-        for entry in (change.entry, change.prev):
-            if entry is None:
-                continue
-            ref = controller_of(entry.obj())
-            if ref is not None:
-                if ref.get("kind") == "ReplicaSet":
-                    keys.add((entry.namespace, ref.get("name", "")))
-                continue
-            for rs in self.store.list(self.replicasets.resource, entry.namespace):
-                selector = self._selector(rs)
-                if selector is not None and not selector.empty() and selector.matches(
-                        entry.labels):
-                    keys.add((rs.namespace, rs.name))
-        return keys
+        return controller_keys(change, "ReplicaSet", lambda ns: (
+            (rs, self._selector(rs)) for rs in self.store.list(self.replicasets.resource, ns)))
 
     # -- reconcile ----------------------------------------------------------------------
 
