@@ -10,6 +10,7 @@ says insecure-skip-tls-verify.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -252,15 +253,16 @@ class Client:
         except aiohttp.ClientError as err:
             raise self._connection_failed(err) from err
 
-    async def stream(self, path: str, params: Mapping[str, Any] | None = None,
-                     ) -> AsyncIterator[bytes]:
-        """GET a streamed body (a followed log) chunk by chunk, as it comes, with no read
-        timeout; errors before the body are raised as StatusErrors."""
+    async def stream(self, path: str, params: Mapping[str, Any] | None = None, *,
+                     accept: str = "*/*") -> AsyncIterator[bytes]:
+        """GET a streamed body (a followed log, a watch) chunk by chunk, as it comes, with
+        no read timeout - a quiet stream is a healthy one; errors before the body are
+        raised as StatusErrors. The server ending mid-chunk (shutting down) ends it."""
         session = self._ensure_session()
         limit = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=None)
         try:
             async with session.get(self.server + path, params=_params(params),
-                                   headers={"Accept": "*/*"}, timeout=limit) as resp:
+                                   headers={"Accept": accept}, timeout=limit) as resp:
                 if resp.status >= 400:
                     raw = await resp.read()
                     raise status_error(resp.status,
@@ -268,7 +270,7 @@ class Client:
                 async for chunk in resp.content.iter_any():
                     yield chunk
         except aiohttp.ClientPayloadError:
-            return  # the server ended the stream mid-chunk (e.g. shutting down)
+            return
         except TimeoutError as err:
             raise ConnectionFailed(f"the bramble master at {self.server} did not answer "
                                    f"within {self.timeout:g}s") from err
@@ -295,38 +297,21 @@ class Client:
         """Yield (type, object) from a watch stream until the server ends it. An ERROR
         event is raised as its StatusError (Expired means: list again). Close the
         iterator (contextlib.aclosing) to stop early."""
-        session = self._ensure_session()
         query = dict(params or {})
         query["watch"] = "true"
-        # No read timeout: a quiet watch is a healthy watch.
-        limit = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=None)
-        try:
-            async with session.get(self.server + path, params=_params(query),
-                                   headers={"Accept": accept}, timeout=limit) as resp:
-                if resp.status >= 400:
-                    raw = await resp.read()
-                    raise status_error(resp.status,
-                                       _decode(raw, resp.headers.get("Content-Type", "")))
-                buffer = b""
-                # Lines are split here, not with readline(): one large object (a node
-                # with many images) can exceed aiohttp's line limit.
-                async for chunk in resp.content.iter_any():
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        event = _watch_event(line)
-                        if event is not None:
-                            yield event
-                event = _watch_event(buffer)
-                if event is not None:
-                    yield event
-        except aiohttp.ClientPayloadError:
-            return  # the server ended the stream mid-chunk (e.g. shutting down)
-        except TimeoutError as err:
-            raise ConnectionFailed(f"the bramble master at {self.server} did not answer "
-                                   f"within {self.timeout:g}s") from err
-        except aiohttp.ClientError as err:
-            raise self._connection_failed(err) from err
+        buffer = b""
+        chunks = self.stream(path, query, accept=accept)
+        async with contextlib.aclosing(chunks):
+            # Lines are split here, not with readline(): one large object (a node with
+            # many images) can exceed aiohttp's line limit. Every event ends with a
+            # newline; a partial line left by a server stopping mid-event is dropped.
+            async for chunk in chunks:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    event = _watch_event(line)
+                    if event is not None:
+                        yield event
 
     def _connection_failed(self, err: aiohttp.ClientError) -> ConnectionFailed:
         where = f"cannot reach the bramble master at {self.server}"
