@@ -143,7 +143,7 @@ class NodeStatusReporter:
     """Registers the Node, renews its Lease, patches its status, posts its usage."""
 
     def __init__(self, client: Client, name: str, host: Host, runtime_version: str, *,
-                 pod_cidr: str | None = None, intervals: Intervals | None = None,
+                 intervals: Intervals | None = None,
                  kubelet_port: int = KUBELET_PORT, pod_usage: PodUsage | None = None,
                  runtime_problem: RuntimeProblem | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -151,7 +151,6 @@ class NodeStatusReporter:
         self.name = name
         self.host = host
         self.runtime_version = runtime_version
-        self.pod_cidr = pod_cidr
         self.intervals = intervals or Intervals()
         self.kubelet_port = kubelet_port
         self.pod_usage = pod_usage
@@ -269,8 +268,7 @@ class NodeStatusReporter:
         node: Obj = {"apiVersion": "v1", "kind": "Node",
                      "metadata": {"name": self.name, "labels": labels,
                                   "annotations": annotations},
-                     "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}
-                     if self.pod_cidr else {},
+                     "spec": {},  # the podCIDR is the master's to give (nodeipam)
                      "status": status}
         try:
             created = await self.client.request("POST", NODES, json=node)
@@ -280,8 +278,6 @@ class NodeStatusReporter:
             existing = await self.client.request("GET", self.node_path)
             self._conditions = (existing.get("status") or {}).get("conditions") or []
             patch: Obj = {"metadata": {"labels": labels, "annotations": annotations}}
-            if self.pod_cidr and not (existing.get("spec") or {}).get("podCIDR"):
-                patch["spec"] = {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr]}
             updated = await self.client.request("PATCH", self.node_path, json=patch,
                                                 content_type=MERGE_PATCH)
             self._uid = updated["metadata"].get("uid", "")

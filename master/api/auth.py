@@ -5,7 +5,8 @@ agent (user system:node:NAME, group system:nodes) gets what Kubernetes' Node aut
 (with AuthorizeNodeWithSelectors, GA in 1.34) and NodeRestriction admission give a kubelet:
 
 - its own Node: create, update, patch, delete, and its status (NodeRestriction checks the
-  name on the object); its own Lease in kube-node-lease (the heartbeat);
+  name on the object), never setting or changing spec.podCIDR(s) - the master's node IPAM
+  assigns them; its own Lease in kube-node-lease (the heartbeat);
 - pods: list and watch only with the field selector spec.nodeName=NAME, get only a pod
   bound to it, update/patch the status of and delete only pods bound to it;
 - secrets and configmaps: read only those a pod bound to it uses (volumes, projected
@@ -267,6 +268,15 @@ def admit(identity: Identity, resource: str, old: dict[str, Any] | None,
         if resource == "leases.coordination.k8s.io" and obj.get("metadata", {}).get(
                 "name") != node:
             raise Forbidden(f'node "{node}" may only use its own lease')
+    if resource == "nodes" and new is not None and _pod_cidrs(new) != _pod_cidrs(old):
+        # The master's node IPAM assigns subnets; a node choosing its own could claim
+        # another's and take its pods' traffic (host-gw routes follow spec.podCIDR).
+        raise Forbidden(f'node "{node}" is not allowed to set or change its pod CIDR')
+
+
+def _pod_cidrs(node: dict[str, Any] | None) -> tuple[Any, Any]:
+    spec = (node or {}).get("spec") or {}
+    return spec.get("podCIDR") or None, spec.get("podCIDRs") or None
 
 
 def _forbidden(identity: Identity, attrs: Attributes, why: str = "") -> Forbidden:

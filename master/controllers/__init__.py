@@ -44,6 +44,10 @@ class ControllerSettings:
     # since the last success, at most job_pod_backoff_max (Kubernetes: 10 s, 6 min).
     job_pod_backoff: float = 10.0
     job_pod_backoff_max: float = 360.0
+    # Node IPAM (nodeipam.py): each node's spec.podCIDR is a /node_cidr_mask_size subnet
+    # of cluster_cidr (k3s' defaults: 10.42.0.0/16 and /24, 256 nodes of 254 pods).
+    cluster_cidr: str = "10.42.0.0/16"
+    node_cidr_mask_size: int = 24
 
 
 def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
@@ -55,6 +59,7 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
     from .endpoints import EndpointsController
     from .gc import GarbageCollector
     from .job import Backoff, JobController
+    from .nodeipam import NodeIPAMController
     from .nodelifecycle import NodeLifecycleController
     from .podgc import PodGarbageCollector
     from .replicaset import ReplicaSetController
@@ -75,4 +80,6 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
                                 eviction_seconds=settings.default_eviction_seconds),
         PodGarbageCollector(api, terminated_threshold=settings.pod_gc_terminated_threshold,
                             quarantine=settings.pod_gc_orphan_quarantine),
+        NodeIPAMController(api, cluster_cidr=settings.cluster_cidr,
+                           node_mask=settings.node_cidr_mask_size),
     ]

@@ -335,6 +335,11 @@ def node(name: str) -> dict[str, Any]:
     return {"metadata": {"name": name}, "status": {}}
 
 
+def cidr_node(name: str, cidr: str | None) -> dict[str, Any]:
+    spec = {"podCIDR": cidr, "podCIDRs": [cidr]} if cidr else {}
+    return {"metadata": {"name": name}, "spec": spec, "status": {}}
+
+
 def pod(node_name: str | None) -> dict[str, Any]:
     spec = {"nodeName": node_name} if node_name is not None else {}
     return {"metadata": {"name": "web", "namespace": "default"}, "spec": spec}
@@ -349,6 +354,15 @@ ADMIT_CASES = [
     (PI1, "nodes", node("pi2"), node("pi2"), DENY),
     (PI1, "nodes", node("pi2"), None, DENY),
     (PI1, "nodes", node("pi1"), node("pi2"), DENY),  # renaming is changing another node
+    # Pod subnets are the master's node IPAM's to give (a node could claim another's).
+    (PI1, "nodes", None, cidr_node("pi1", "10.42.1.0/24"), DENY),  # registering with one
+    (PI1, "nodes", cidr_node("pi1", None), cidr_node("pi1", "10.42.1.0/24"), DENY),
+    (PI1, "nodes", cidr_node("pi1", "10.42.0.0/24"), cidr_node("pi1", "10.42.1.0/24"), DENY),
+    (PI1, "nodes", cidr_node("pi1", "10.42.0.0/24"), cidr_node("pi1", None), DENY),
+    (PI1, "nodes", cidr_node("pi1", "10.42.0.0/24"), cidr_node("pi1", "10.42.0.0/24"),
+     ALLOW),  # an update keeping the assigned one
+    (PI1, "nodes", cidr_node("pi1", "10.42.0.0/24"), None, ALLOW),  # deleting itself
+    (ADMIN, "nodes", cidr_node("pi1", None), cidr_node("pi1", "10.42.1.0/24"), ALLOW),
     (PI1, "pods", pod("pi1"), pod("pi1"), ALLOW),
     (PI1, "pods", pod("pi1"), None, ALLOW),
     (PI1, "pods", pod("pi2"), pod("pi2"), DENY),
@@ -381,6 +395,12 @@ def test_admit_messages(resource: str, old: dict, message: str) -> None:
     with pytest.raises(Forbidden) as err:
         admit(PI1, resource, old, None)
     assert err.value.message == message
+
+
+def test_admit_pod_cidr_message() -> None:
+    with pytest.raises(Forbidden) as err:
+        admit(PI1, "nodes", None, cidr_node("pi1", "10.42.1.0/24"))
+    assert err.value.message == 'node "pi1" is not allowed to set or change its pod CIDR'
 
 
 @pytest.mark.parametrize(("namespace", "name", "verb", "allowed"), [
