@@ -31,6 +31,7 @@ from bramble.kube.errors import AlreadyExists
 
 from . import discovery, pki
 from .api import auth, nodeapi
+from .api.allocation import DEFAULT_SERVICE_CIDR, ServiceNetwork
 from .api.app import Settings, build_app
 from .api.resources import Registry
 from .api.rest import Indexer, ObjectAPI, Target, WriteOptions
@@ -64,6 +65,8 @@ class MasterConfig:
     # Off here so embedded masters (tests) stay off the LAN; `bramble master` turns it on.
     mdns: bool = False
     mdns_loopback: bool = False  # tests only: also advertise on loopback
+    # Where Services' cluster IPs come from (master/api/allocation.py); k3s' default.
+    service_cidr: str = DEFAULT_SERVICE_CIDR
 
 
 @dataclass
@@ -183,7 +186,8 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
     await store.open()
     stack.push_async_callback(store.close)
     store.start()
-    api = ObjectAPI(store, registry)
+    api = ObjectAPI(store, registry,
+                    service_network=ServiceNetwork.parse(config.service_cidr))
     await _ensure_namespaces(api)
 
     seen = SeenNodes() if config.mdns else None

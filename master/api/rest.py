@@ -24,6 +24,7 @@ from bramble.kube.errors import (
     BadRequest,
     FieldError,
     Forbidden,
+    InternalError,
     Invalid,
     StatusError,
     UnsupportedMediaType,
@@ -34,7 +35,7 @@ from bramble.kube.errors import (
 )
 
 from ..store import Entry, KeyExists, Store
-from . import auth, defaults, schema, strategy, validation
+from . import allocation, auth, defaults, schema, strategy, validation
 from .encoding import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, decode_body
 from .patch import apply as ssa
 from .patch import json_patch, merge_patch, strategic_merge_patch
@@ -44,6 +45,8 @@ Obj = dict[str, Any]
 
 # Built-in namespaces the cluster itself needs (node heartbeats live in kube-node-lease).
 PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-node-lease"})
+
+SERVICES = "services"
 
 CONFLICT_MESSAGE = ("the object has been modified; please apply your changes to the latest "
                     "version and try again")
@@ -113,10 +116,16 @@ class ObjectAPI:
     """The verbs of the API for every resource type, over one store."""
 
     def __init__(self, store: Store, registry: Registry,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 service_network: allocation.ServiceNetwork | None = None) -> None:
         self.store = store
         self.registry = registry
         self.clock = clock
+        # Cluster IPs and node ports in use, derived from the stored Services (the store is
+        # open): kept exact by _allocate/_staged on every Service write below.
+        self.services = allocation.Ledger(service_network or allocation.ServiceNetwork.parse())
+        for entry in store.list(SERVICES):
+            self.services.record(entry.namespace, entry.name, entry.obj())
 
     # -- reads ----------------------------------------------------------------------
 
@@ -175,11 +184,16 @@ class ObjectAPI:
         if opts.dry_run:
             if self.store.latest(t.resource, t.namespace, name) is not None:
                 raise already_exists(t.rt.plural, name, t.rt.group)
+            self._allocate(t, obj)
             return obj, warnings
         try:
+            if self.store.latest(t.resource, t.namespace, name) is not None:
+                raise KeyExists(name)
+            allocated = self._allocate(t, obj)
             pending = self.store.create(t.resource, t.namespace, name, obj)
         except KeyExists:
             raise already_exists(t.rt.plural, name, t.rt.group) from None
+        self._staged(t, name, obj, allocated)
         entry = await pending
         return entry.obj(), warnings
 
@@ -233,12 +247,14 @@ class ObjectAPI:
             new = ssa.record_update(old, new, opts.field_manager, kind_key=t.rt.key,
                                     subresource=t.subresource)
         auth.admit(identity, t.resource, old, new)
+        allocated = None
         if t.subresource == "status":
             errors = validation.validate_status(t.rt.key, new, old)
             if errors:
                 raise Invalid(t.rt.kind, t.name, errors, t.rt.group)
         else:
             self._validate(t.rt, new, old)
+            allocated = self._allocate(t, new)
         strategy.meta(new)["resourceVersion"] = str(current.rv)
         if strategy.same_content(new, old):
             # Nothing changed: no write, no new resourceVersion, no watch event.
@@ -246,9 +262,13 @@ class ObjectAPI:
         if opts.dry_run:
             return new
         if strategy.finished_deleting(new):
-            return (await self.store.delete(t.resource, t.namespace, t.name,
-                                            final=new)).obj()
-        return (await self.store.update(t.resource, t.namespace, t.name, new)).obj()
+            pending = self.store.delete(t.resource, t.namespace, t.name, final=new)
+            self._staged(t, t.name, None)
+        else:
+            pending = self.store.update(t.resource, t.namespace, t.name, new)
+            if t.subresource != "status":
+                self._staged(t, t.name, new, allocated)
+        return (await pending).obj()
 
     # -- patch ----------------------------------------------------------------------
 
@@ -339,8 +359,9 @@ class ObjectAPI:
         if dry_run:
             return (200 if plan.remove else 202), plan.obj
         if plan.remove:
-            entry = await self.store.delete(t.resource, t.namespace, t.name)
-            return 200, entry.obj()
+            pending = self.store.delete(t.resource, t.namespace, t.name)
+            self._staged(t, t.name, None)
+            return 200, (await pending).obj()
         if strategy.same_content(plan.obj, obj):
             return 202, obj
         entry = await self.store.update(t.resource, t.namespace, t.name, plan.obj)
@@ -488,6 +509,29 @@ class ObjectAPI:
         errors = validation.validate(rt.key, obj, old)
         if errors:
             raise Invalid(rt.kind, obj.get("metadata", {}).get("name", ""), errors, rt.group)
+
+    def _allocate(self, t: Target, obj: Obj) -> allocation.Plan | None:
+        """Fill in a validated Service's cluster IP and node ports, or refuse the values it
+        names (422) or a full range (500). Called right before staging, without awaiting."""
+        if t.resource != SERVICES:
+            return None
+        name = obj["metadata"]["name"]
+        plan = self.services.plan(t.namespace, name, obj)
+        if plan.errors:
+            raise Invalid(t.rt.kind, name, plan.errors, t.rt.group)
+        if plan.exhausted:
+            raise InternalError(f"Internal error occurred: {plan.exhausted}")
+        plan.apply(obj)
+        return plan
+
+    def _staged(self, t: Target, name: str, obj: Obj | None,
+                allocated: allocation.Plan | None = None) -> None:
+        """Record what a just-staged Service write holds (None: its removal)."""
+        if t.resource != SERVICES:
+            return
+        self.services.record(t.namespace, name, obj)
+        if allocated is not None:
+            self.services.advance(allocated)
 
     def _ensure_namespace(self, t: Target, name: str) -> None:
         if not t.rt.namespaced:

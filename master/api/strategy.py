@@ -116,15 +116,32 @@ def _keep_service_allocations(new: Obj, old: Obj) -> None:
     for key in ("clusterIP", "clusterIPs"):
         if not new_spec.get(key) and old_spec.get(key):
             new_spec[key] = copy.deepcopy(old_spec[key])
-    if new_spec.get("type", "ClusterIP") not in ("NodePort", "LoadBalancer"):
-        return
     allocated = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
                  for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+    if new_spec.get("type", "ClusterIP") not in ("NodePort", "LoadBalancer"):
+        _drop_type_dependent_fields(new_spec, old_spec, allocated)
+        return
     for port in new_spec.get("ports") or []:
         if isinstance(port, dict) and not port.get("nodePort"):
             node_port = allocated.get((port.get("port"), port.get("protocol", "TCP")))
             if node_port:
                 port["nodePort"] = node_port
+
+
+def _drop_type_dependent_fields(new_spec: Obj, old_spec: Obj, allocated: dict) -> None:
+    """A type change away from NodePort drops the node ports and externalTrafficPolicy the
+    request still carries unchanged (dropTypeDependentFields), which releases the ports:
+    `kubectl patch -p '{"spec":{"type":"ClusterIP"}}'` works. Values the request changed
+    are left for validation to refuse."""
+    if old_spec.get("type") not in ("NodePort", "LoadBalancer"):
+        return
+    if new_spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy"):
+        new_spec.pop("externalTrafficPolicy", None)
+    ports = [p for p in new_spec.get("ports") or [] if isinstance(p, dict)]
+    if all(not p.get("nodePort") or p.get("nodePort") == allocated.get(
+            (p.get("port"), p.get("protocol", "TCP"))) for p in ports):
+        for port in ports:
+            port.pop("nodePort", None)
 
 
 def prepare_status_update(new: Obj, old: Obj) -> Obj:
