@@ -1,0 +1,142 @@
+"""The flat pod network (host-gw), decided: which routes and NAT exception a node wants.
+
+Every node's pods live in its spec.podCIDR (assigned by the master's node IPAM). A pod
+reaches a pod on another Pi directly: this node routes each other node's podCIDR via that
+node's InternalIP on the LAN (no overlay, no encapsulation), and traffic from the cluster
+CIDR to the cluster CIDR is exempt from the masquerade Podman's netavark installs, so the
+receiving pod sees the real source address.
+
+Pure functions only (nothing here touches the host): `desired_routes` and `route_changes`
+decide, `nat_return_rule` and `ip_route_args` spell the commands. Invariants of the
+routes decided:
+- never one for this node's own podCIDR, nor one via this node's own address;
+- never one for a CIDR that overlaps this node's podCIDR or that two nodes claim (a
+  duplicate is a misconfiguration: no route beats a route to the wrong Pi);
+- only for Ready nodes with an InternalIP of the podCIDR's address family.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+
+# Routes this agent owns carry their own protocol number, so `ip route show proto 77`
+# finds exactly them for a diff (and a restart finds the last run's); 77 is unassigned
+# in /etc/iproute2/rt_protos.
+ROUTE_PROTO = "77"
+NAT_COMMENT = "bramble: pod-to-pod traffic keeps its source address"
+
+
+@dataclass(frozen=True, order=True)
+class Route:
+    """`ip route replace DEST via VIA`: a node's pod subnet via its LAN address."""
+
+    dest: str
+    via: str
+    node: str = ""  # whose subnet (for logs; not part of what the kernel holds)
+
+
+def _network(text: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def pod_cidr(node: Obj) -> str | None:
+    """The node's podCIDR in canonical form (host bits cleared), None when it has none."""
+    net = _network((node.get("spec") or {}).get("podCIDR"))
+    return str(net) if net is not None else None
+
+
+def internal_ip(node: Obj, version: int = 4) -> str | None:
+    """The node's first InternalIP of IP `version`, as the agent reports it."""
+    for addr in (node.get("status") or {}).get("addresses") or []:
+        if not isinstance(addr, dict) or addr.get("type") != "InternalIP":
+            continue
+        try:
+            ip = ipaddress.ip_address(addr.get("address") or "")
+        except ValueError:
+            continue
+        if ip.version == version:
+            return str(ip)
+    return None
+
+
+def is_ready(node: Obj) -> bool:
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def desired_routes(name: str, address: str, nodes: Iterable[Obj]) -> list[Route]:
+    """The routes node `name` (LAN address `address`) wants: every other Ready node's
+    podCIDR via its InternalIP. Sorted by destination."""
+    nodes = list(nodes)
+    own = next((pod_cidr(n) for n in nodes
+                if (n.get("metadata") or {}).get("name") == name), None)
+    own_net = _network(own)
+    claims = Counter(c for c in (pod_cidr(n) for n in nodes) if c)
+    routes = []
+    for node in nodes:
+        other = (node.get("metadata") or {}).get("name")
+        cidr = pod_cidr(node)
+        if other == name or cidr is None or claims[cidr] > 1 or not is_ready(node):
+            continue
+        net = _network(cidr)
+        assert net is not None
+        if own_net is not None and own_net.version == net.version and own_net.overlaps(net):
+            continue
+        via = internal_ip(node, net.version)
+        if via is None or via == address:
+            continue
+        routes.append(Route(cidr, via, other or ""))
+    return sorted(routes)
+
+
+def route_changes(desired: Iterable[Route], current: Iterable[Route]
+                  ) -> tuple[list[Route], list[Route]]:
+    """(routes to replace, routes to delete) to go from `current` (the routes of our
+    protocol the kernel holds) to `desired`; compared by (dest, via) only."""
+    want = {(r.dest, r.via): r for r in desired}
+    have = {(r.dest, r.via): r for r in current}
+    wanted_dests = {r.dest for r in want.values()}
+    add = sorted(r for k, r in want.items() if k not in have)
+    # A destination that moves to another gateway is replaced in place, not deleted.
+    delete = sorted(r for k, r in have.items() if k not in want and r.dest not in wanted_dests)
+    return add, delete
+
+
+def ip_route_args(op: str, route: Route) -> list[str]:
+    """argv of `ip route replace|del` for one of our routes."""
+    if op not in ("replace", "del"):
+        raise ValueError(f"unknown route operation {op!r}")
+    ip = "ip" if ":" not in route.dest else "ip -6"
+    return [*ip.split(), "route", op, route.dest, "via", route.via, "proto", ROUTE_PROTO]
+
+
+def nat_return_rule(cluster_cidr: str) -> list[str]:
+    """The nat POSTROUTING rule spec (for iptables -C / -I POSTROUTING 1 / -D) that
+    returns before netavark's masquerade for traffic inside the cluster CIDR."""
+    net = _network(cluster_cidr)
+    if net is None:
+        raise ValueError(f"not a CIDR: {cluster_cidr!r}")
+    return ["-s", str(net), "-d", str(net), "-m", "comment", "--comment", NAT_COMMENT,
+            "-j", "RETURN"]
+
+
+def iptables_args(op: str, rule: list[str]) -> list[str]:
+    """argv of iptables for `rule` in the nat POSTROUTING chain: check (-C), insert first
+    (-I, ahead of netavark's jumps) or delete (-D)."""
+    where = {"-C": ["POSTROUTING"], "-I": ["POSTROUTING", "1"], "-D": ["POSTROUTING"]}
+    if op not in where:
+        raise ValueError(f"unknown iptables operation {op!r}")
+    return ["iptables", "-t", "nat", op, *where[op], *rule]
