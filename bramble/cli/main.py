@@ -55,6 +55,10 @@ def _master_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-mdns", action="store_true",
                    help="do not advertise the master on the LAN (mDNS: _bramble._tcp, "
                         "bramble.local) nor look for node agents there")
+    p.add_argument("--service-cidr", default=None, metavar="CIDR",
+                   help="where Services' cluster IPs come from (default 10.43.0.0/16)")
+    p.add_argument("--cluster-cidr", default=None, metavar="CIDR",
+                   help="the pod network; each node gets a /24 of it (default 10.42.0.0/16)")
     p.add_argument("--node-grace", type=float, default=None, metavar="SECONDS",
                    help="a node whose heartbeats stop this long is NotReady (default 6)")
     p.add_argument("--eviction-delay", type=int, default=None, metavar="SECONDS",
@@ -292,14 +296,31 @@ def _run_master(args: argparse.Namespace) -> int:
     from bramble.kubeconfig import default_master_data_dir
 
     try:
-        from bramble.master.daemon import MasterConfig
         from bramble.master.daemon import run as run_master
     except ImportError as err:
         raise _usage(f"the master is not available in this installation ({err})") from err
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_master_data_dir()
-    return int(run_master(MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port,
-                                       mdns=not args.no_mdns,
-                                       controllers=_controller_settings(args))))
+    return int(run_master(_master_config(args, data_dir)))
+
+
+def _master_config(args: argparse.Namespace, data_dir: Path) -> Any:
+    import ipaddress
+
+    from bramble.master.daemon import MasterConfig
+
+    extra: dict[str, Any] = {}
+    for flag in ("service_cidr", "cluster_cidr"):
+        value = getattr(args, flag)
+        if value is not None:
+            try:
+                ipaddress.ip_network(value)
+            except ValueError:
+                raise _usage(f"--{flag.replace('_', '-')}: {value!r} is not a network "
+                             f"such as 10.43.0.0/16") from None
+    if args.service_cidr is not None:
+        extra["service_cidr"] = args.service_cidr
+    return MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port,
+                        mdns=not args.no_mdns, controllers=_controller_settings(args), **extra)
 
 
 def _controller_settings(args: argparse.Namespace) -> Any:
@@ -308,6 +329,8 @@ def _controller_settings(args: argparse.Namespace) -> Any:
     from bramble.master.controllers import ControllerSettings
 
     settings = ControllerSettings()
+    if args.cluster_cidr is not None:
+        settings = replace(settings, cluster_cidr=args.cluster_cidr)
     if args.node_grace is not None:
         if args.node_grace <= 0:
             raise _usage("--node-grace must be more than 0 seconds")
@@ -344,16 +367,13 @@ def _run_node(args: argparse.Namespace) -> int:
 
         return int(run_node(node))
     from bramble.kubeconfig import default_master_data_dir
-    from bramble.master.daemon import MasterConfig
     from bramble.up import run as run_up
 
     master_dir = (Path(args.data_dir).expanduser() if args.data_dir
                   else default_master_data_dir())
     if args.data_dir:
         node.data_dir = master_dir.parent / "node"
-    return int(run_up(MasterConfig(data_dir=master_dir, bind=args.bind, port=args.port,
-                                   mdns=not args.no_mdns,
-                                   controllers=_controller_settings(args)), node))
+    return int(run_up(_master_config(args, master_dir), node))
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
