@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,17 @@ def _handle(url: str, data_dir: Path, **extra) -> MasterHandle:
     ca_file.write_bytes(cfg.ca_data or b"")
     return MasterHandle(url=url, data_dir=data_dir, kubeconfig=kubeconfig, token=cfg.token or "",
                         ca_file=ca_file, **extra)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], limit: float = 30) -> Any:
+    """Poll until `check` returns something truthy (the controllers run on their own);
+    `limit` bounds a hang, it is not a speed expectation."""
+    async with asyncio.timeout(limit):
+        while True:
+            got = await check()
+            if got:
+                return got
+            await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

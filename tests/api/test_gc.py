@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from bramble.client import Client
 from bramble.kube.errors import NotFound
-from tests.conftest import MasterHandle
+from tests.conftest import MasterHandle, eventually
 from tests.e2e.test_kubectl import KUBECTL
 
 Obj = dict[str, Any]
@@ -24,15 +24,6 @@ async def client(master: MasterHandle) -> AsyncIterator[Client]:
     async with Client.from_kubeconfig(str(master.kubeconfig)) as c:
         yield c
 
-
-async def eventually(check: Callable[[], Awaitable[Any]], limit: float = 20) -> Any:
-    """Poll until `check` returns something truthy (the controllers run on their own)."""
-    async with asyncio.timeout(limit):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.05)
 
 
 def cms(ns: str = "default") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import platform
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from bramble.node.status import (
     significant,
     status_due,
 )
-from tests.conftest import MasterHandle, free_port
+from tests.conftest import MasterHandle, eventually, free_port
 
 FAST = Intervals(heartbeat=0.1, status_report=0.5, retries=2, retry_initial=0.01,
                  retry_max=0.05)
@@ -113,15 +113,6 @@ async def node_client(master: MasterHandle, tmp_path: Path, name: str) -> Client
     path = await join(master.url, token, name, tmp_path / f"node-{name}")
     return Client(kubeconfig.load(path))
 
-
-async def eventually(check: Callable[[], Awaitable[Any]]) -> Any:
-    """Poll until `check` returns something truthy (the reporter runs on its own)."""
-    async with asyncio.timeout(10):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.02)
 
 
 async def running(reporter: NodeStatusReporter) -> asyncio.Task:

@@ -4,7 +4,6 @@ not pick its own subnet."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from bramble.client import MERGE_PATCH, Client
 from bramble.kube.errors import Forbidden, NotFound
 from bramble.master.controllers import ControllerSettings
 from bramble.node.join import join
-from tests.conftest import MasterHandle, running_master
+from tests.conftest import MasterHandle, eventually, running_master
 
 Obj = dict[str, Any]
 NODES = "/api/v1/nodes"
@@ -35,14 +34,6 @@ async def admin(small_master: MasterHandle) -> AsyncIterator[Client]:
     async with Client.from_kubeconfig(str(small_master.kubeconfig)) as c:
         yield c
 
-
-async def eventually(check: Callable[[], Awaitable[Any]], limit: float = 30) -> Any:
-    async with asyncio.timeout(limit):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.05)
 
 
 async def add_node(client: Client, name: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from bramble.client import MERGE_PATCH, Client
 from bramble.kube.errors import NotFound, StatusError
 from bramble.master.controllers import ControllerSettings
-from tests.conftest import MasterHandle, running_master
+from tests.conftest import MasterHandle, eventually, running_master
 
 Obj = dict[str, Any]
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
@@ -114,14 +114,6 @@ async def client(fast_master: MasterHandle) -> AsyncIterator[Client]:
     async with Client.from_kubeconfig(str(fast_master.kubeconfig)) as c:
         yield c
 
-
-async def eventually(check: Callable[[], Awaitable[Any]], limit: float = 30) -> Any:
-    async with asyncio.timeout(limit):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.05)
 
 
 async def get(client: Client, path: str) -> Obj | None:

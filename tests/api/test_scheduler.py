@@ -9,7 +9,7 @@ the status a node agent would report; nothing runs the pods.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 
 from bramble.client import Client
 from bramble.master.scheduler.loop import Scheduler
-from tests.conftest import MasterHandle, running_master
+from tests.conftest import MasterHandle, eventually, running_master
 
 PODS = "/api/v1/namespaces/default/pods"
 NODES = "/api/v1/nodes"
@@ -60,14 +60,6 @@ def pod(name: str, cpu: str = "100m", memory: str = "64Mi", **spec: Any) -> dict
                                                                 "memory": memory}}}],
                      **spec}}
 
-
-async def eventually(check: Callable[[], Awaitable[Any]]) -> Any:
-    async with asyncio.timeout(10):
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.02)
 
 
 async def bound_to(client: Client, name: str) -> str:
