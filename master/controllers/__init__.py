@@ -48,6 +48,8 @@ class ControllerSettings:
     # of cluster_cidr (k3s' defaults: 10.42.0.0/16 and /24, 256 nodes of 254 pods).
     cluster_cidr: str = "10.42.0.0/16"
     node_cidr_mask_size: int = 24
+    # Events go this long after they last happened (the apiserver's --event-ttl).
+    event_ttl: float = 3600.0
 
 
 def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
@@ -57,6 +59,7 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
     from .daemonset import DaemonSetController
     from .deployment import DeploymentController
     from .endpoints import EndpointsController
+    from .eventttl import EventTTLController
     from .gc import GarbageCollector
     from .job import Backoff, JobController
     from .nodeipam import NodeIPAMController
@@ -82,4 +85,5 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
                             quarantine=settings.pod_gc_orphan_quarantine),
         NodeIPAMController(api, cluster_cidr=settings.cluster_cidr,
                            node_mask=settings.node_cidr_mask_size),
+        EventTTLController(api, ttl=settings.event_ttl),
     ]
