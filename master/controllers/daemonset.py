@@ -36,9 +36,10 @@ from typing import Any
 
 from bramble.kube import selectors
 from bramble.kube.errors import BadRequest, StatusError
+from bramble.kube.taints import Taint, Toleration, tolerated
 
 from ..api.rest import ObjectAPI, Target, WriteOptions
-from ..scheduler.snapshot import Taint, Toleration, node_selector_term, tolerated
+from ..scheduler.snapshot import node_selector_term
 from ..store import Change, Entry
 from .base import Controller, EventRecorder, Key, Watch, own_key, owner_keys
 from .replicaset import (

@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 
 from bramble.kube.errors import NotFound, StatusError
+from bramble.kube.taints import Taint, Toleration
 
 from ..api.auth import NODE_LEASE_NAMESPACE
 from ..api.rest import ObjectAPI, Target, WriteOptions, rfc3339
@@ -185,16 +186,8 @@ def zone_state(ready: Iterable[str | None]) -> str:
 
 
 def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Toleration.ToleratesTaint: empty effect or key match any; operator Exists matches any
-    value, Equal (the default) the same value."""
-    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration.get("key") != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
+    """Toleration.ToleratesTaint over the API's objects."""
+    return Toleration.from_obj(toleration).tolerates(Taint.from_obj(taint))
 
 
 def effective_tolerations(pod: Obj, default_seconds: int) -> list[Obj]:

@@ -23,15 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .snapshot import (
-    NO_EXECUTE,
-    NO_SCHEDULE,
-    HostPort,
-    NodeInfo,
-    PodInfo,
-    Taint,
-    tolerated,
-)
+from bramble.kube.taints import Taint, tolerated
+
+from .snapshot import NO_EXECUTE, NO_SCHEDULE, HostPort, NodeInfo, PodInfo
 
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .snapshot import PREFER_NO_SCHEDULE, NodeInfo, PodInfo, tolerated
+from bramble.kube.taints import tolerated
+
+from .snapshot import PREFER_NO_SCHEDULE, NodeInfo, PodInfo
 
 MAX_NODE_SCORE = 100
 

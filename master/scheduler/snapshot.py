@@ -33,6 +33,7 @@ from bramble.kube.selectors import (
     NOT_IN,
     Requirement,
 )
+from bramble.kube.taints import Taint, Toleration
 
 Obj = dict[str, Any]
 PodKey = tuple[str, str]  # (namespace, name)
@@ -56,38 +57,6 @@ _units = lru_cache(maxsize=4096)(quantity.to_int)
 
 
 # --- typed pieces ----------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Taint:
-    key: str
-    value: str
-    effect: str
-
-
-@dataclass(frozen=True, slots=True)
-class Toleration:
-    key: str = ""
-    operator: str = "Equal"
-    value: str = ""
-    effect: str = ""
-
-    def tolerates(self, taint: Taint) -> bool:
-        """v1helper Toleration.ToleratesTaint: an empty effect or key matches any; Exists
-        ignores the value."""
-        if self.effect and self.effect != taint.effect:
-            return False
-        if self.key and self.key != taint.key:
-            return False
-        if self.operator == "Exists":
-            return True
-        if self.operator in ("", "Equal"):
-            return self.value == taint.value
-        return False
-
-
-def tolerated(tolerations: Iterable[Toleration], taint: Taint) -> bool:
-    return any(t.tolerates(taint) for t in tolerations)
-
 
 @dataclass(frozen=True, slots=True)
 class HostPort:
@@ -255,12 +224,8 @@ def pinned_node_names(terms: Iterable[Any]) -> frozenset[str] | None:
 
 
 def _tolerations(spec: Obj) -> tuple[Toleration, ...]:
-    found = []
-    for t in spec.get("tolerations") or ():
-        if isinstance(t, dict):
-            found.append(Toleration(str(t.get("key") or ""), str(t.get("operator") or "Equal"),
-                                    str(t.get("value") or ""), str(t.get("effect") or "")))
-    return tuple(found)
+    return tuple(Toleration.from_obj(t) for t in spec.get("tolerations") or ()
+                 if isinstance(t, dict))
 
 
 def _host_ports(spec: Obj) -> tuple[HostPort, ...]:
@@ -332,9 +297,7 @@ def node_facts(node: Obj) -> NodeFacts:
     for condition in status.get("conditions") or ():
         if isinstance(condition, dict) and condition.get("type") == "Ready":
             ready = str(condition.get("status") or "Unknown")
-    taints = tuple(Taint(str(t.get("key") or ""), str(t.get("value") or ""),
-                         str(t.get("effect") or ""))
-                   for t in spec.get("taints") or () if isinstance(t, dict))
+    taints = tuple(Taint.from_obj(t) for t in spec.get("taints") or () if isinstance(t, dict))
     labels = (node.get("metadata") or {}).get("labels") or {}
     return NodeFacts(
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())), taints=taints,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bramble.kube.taints import Taint
 from bramble.master.scheduler.filters import (
     FILTERS,
     AffinityMismatch,
@@ -23,7 +24,7 @@ from bramble.master.scheduler.filters import (
     resources_fit,
     taint_toleration,
 )
-from bramble.master.scheduler.snapshot import HostPort, Taint, pod_info
+from bramble.master.scheduler.snapshot import HostPort, pod_info
 from tests.unit.scheduler_objects import (
     affinity,
     container,

@@ -6,6 +6,7 @@ import zlib
 
 import pytest
 
+from bramble.kube.taints import Taint
 from bramble.master.scheduler.filters import (
     AffinityMismatch,
     Cordoned,
@@ -26,7 +27,7 @@ from bramble.master.scheduler.schedule import (
     tie_break,
     unscheduled_conditions,
 )
-from bramble.master.scheduler.snapshot import HostPort, Snapshot, Taint
+from bramble.master.scheduler.snapshot import HostPort, Snapshot
 from tests.unit.scheduler_objects import affinity, expr, info, node, pod, taint
 
 Gi = 1024**3

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bramble.kube.taints import Taint, Toleration
 from bramble.master.scheduler.snapshot import (
     DEFAULT_MEMORY_REQUEST,
     HostPort,
     Snapshot,
-    Taint,
-    Toleration,
     node_facts,
     pinned_node_names,
     pod_info,
