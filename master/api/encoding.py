@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import yaml
+from aiohttp import web
 
 from bramble.kube import printers as tables
 from bramble.kube.errors import BadRequest, NotAcceptable, UnsupportedMediaType
@@ -171,3 +172,21 @@ def bookmark_line(rt: ResourceType, rv: int, initial_events_end: bool = False) -
         meta["annotations"] = {"k8s.io/initial-events-end": "true"}
     return orjson.dumps({"type": "BOOKMARK", "object": {
         "kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}}) + b"\n"
+
+
+async def read_json(request: web.Request, limit: int, too_large: str) -> Any:
+    """A small JSON body of one of bramble's own endpoints (join, node endpoints, usage):
+    refused with BadRequest(`too_large`) beyond `limit` bytes - never read past it - or
+    when it is not JSON."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(too_large)
+    try:
+        raw = await request.content.read(limit + 1)
+    except web.HTTPRequestEntityTooLarge:
+        raise BadRequest(too_large) from None
+    if len(raw) > limit:
+        raise BadRequest(too_large)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise BadRequest(f"the request body is not JSON: {err}") from None

@@ -55,6 +55,7 @@ from bramble.kube.names import is_dns1123_subdomain
 
 from .. import pki
 from . import auth
+from .encoding import read_json
 from .rest import ObjectAPI, Target
 
 log = logging.getLogger(__name__)
@@ -213,18 +214,7 @@ class _Challenge:
 
 
 async def _read_json(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise BadRequest("the request body is too large for a join request")
-    try:
-        raw = await request.content.read(MAX_BODY + 1)
-    except web.HTTPRequestEntityTooLarge:
-        raise BadRequest("the request body is too large for a join request") from None
-    if len(raw) > MAX_BODY:
-        raise BadRequest("the request body is too large for a join request")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise BadRequest(f"the request body is not JSON: {err}") from None
+    body = await read_json(request, MAX_BODY, "the request body is too large for a join request")
     if not isinstance(body, dict):
         raise BadRequest("a join request is a JSON object")
     return body

@@ -41,6 +41,7 @@ from bramble.kube.quantity import parse_quantity
 from ..discovery import SeenNodes
 from . import auth, joinapi
 from .discovery import Discovery
+from .encoding import read_json
 from .rest import ObjectAPI
 
 log = logging.getLogger(__name__)
@@ -235,22 +236,6 @@ def _json(value: Any, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-async def _body(request: web.Request) -> Any:
-    too_large = BadRequest("the request body is larger than 1 MiB")
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise too_large
-    try:
-        raw = await request.read()  # bounded by the app's client_max_size too
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large from None
-    if len(raw) > MAX_BODY:
-        raise too_large
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise BadRequest(f"the request body is not JSON: {err}") from None
-
-
 class NodeAPI:
     def __init__(self, api: ObjectAPI, identity_key: web.RequestKey[auth.Identity],
                  cache: UsageCache) -> None:
@@ -266,7 +251,8 @@ class NodeAPI:
                             f"a node may report only its own usage", kind="nodes", name=name)
         if is_dns1123_subdomain(name):
             raise BadRequest(f"invalid node name {name!r}")
-        self.cache.record(parse_report(name, await _body(request), self.cache.clock()))
+        body = await read_json(request, MAX_BODY, "the request body is larger than 1 MiB")
+        self.cache.record(parse_report(name, body, self.cache.clock()))
         return web.Response(status=204)
 
     def _authorize(self, request: web.Request, verb: str, resource: str, namespace: str = "",

@@ -61,6 +61,7 @@ from bramble.kube.names import is_dns1123_subdomain
 from bramble.streams import while_connected
 
 from . import auth
+from .encoding import read_json
 from .rest import ObjectAPI, Target
 
 log = logging.getLogger(__name__)
@@ -235,19 +236,7 @@ class NodeProxy:
                             name=name)
         if is_dns1123_subdomain(name):
             raise BadRequest(f"invalid node name {name!r}")
-        too_large = BadRequest("the request body is larger than 64 KiB")
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise too_large
-        try:
-            raw = await request.read()  # bounded by the app's client_max_size too
-        except web.HTTPRequestEntityTooLarge:
-            raise too_large from None
-        if len(raw) > MAX_BODY:
-            raise too_large
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            raise BadRequest(f"the request body is not JSON: {err}") from None
+        body = await read_json(request, MAX_BODY, "the request body is larger than 64 KiB")
         endpoint = parse_endpoint(name, body, request.remote)
         await self.endpoints.put(name, endpoint)
         log.info("node endpoint registered", extra={"node": name, "address": endpoint.address,
