@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from bramble.client import Client
-from bramble.kube.errors import AlreadyExists, Conflict, Expired, NotFound
+from bramble.kube.errors import Conflict, Expired, NotFound
 from bramble.master.controllers import ControllerSettings
+from tests.api.workload_sim import renew_lease
 from tests.conftest import MasterHandle, running_master
 from tests.node.agent_fixtures import until
 
@@ -27,7 +28,6 @@ Obj = dict[str, Any]
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"
 NODES = "/api/v1/nodes"
-LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 DAEMONSETS = f"/apis/apps/v1/namespaces/{NS}/daemonsets"
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
 SERVICES = f"/api/v1/namespaces/{NS}/services"
@@ -111,19 +111,7 @@ class FakeKubelets:
         """Renew each node's Lease, so the node lifecycle controller sees it alive."""
         while True:
             for name in sorted(self.nodes):
-                spec = {"holderIdentity": name, "leaseDurationSeconds": 40,
-                        "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
-                with contextlib.suppress(AlreadyExists, Conflict, NotFound):
-                    try:
-                        lease = await self.client.request("GET", f"{LEASES}/{name}")
-                    except NotFound:
-                        await self.client.request("POST", LEASES, json={
-                            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                            "metadata": {"name": name, "namespace": "kube-node-lease"},
-                            "spec": spec})
-                        continue
-                    lease["spec"].update(spec)
-                    await self.client.request("PUT", f"{LEASES}/{name}", json=lease)
+                await renew_lease(self.client, name)
             await asyncio.sleep(1.0)
 
     async def run(self) -> None:

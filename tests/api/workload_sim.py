@@ -19,19 +19,28 @@ from typing import Any
 
 from bramble.client import Client
 from bramble.kube.errors import AlreadyExists, Conflict, Expired, NotFound, StatusError
+from bramble.node.status import LEASE_NAMESPACE, LEASES, lease_spec
 
 Obj = dict[str, Any]
 
 PODS = "/api/v1/pods"
-LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def micro_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+async def renew_lease(client: Client, node: str) -> None:
+    """What a kubelet does every few seconds (node/status.py's Lease), so that the node
+    lifecycle controller sees a simulated node alive."""
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": node, "namespace": LEASE_NAMESPACE},
+            "spec": lease_spec(node, datetime.now(UTC), 40)}
+    with contextlib.suppress(AlreadyExists, Conflict):
+        try:
+            await client.request("PUT", f"{LEASES}/{node}", json=body)
+        except NotFound:
+            await client.request("POST", LEASES, json=body)
 
 
 def running_status(pod: Obj, when: str) -> Obj:
@@ -82,20 +91,7 @@ class SimKubelet:
 
     async def _heartbeat(self) -> None:
         while True:
-            spec = {"holderIdentity": self.node, "leaseDurationSeconds": 40,
-                    "renewTime": micro_now()}
-            try:
-                lease = await self.client.request("GET", f"{LEASES}/{self.node}")
-                lease["spec"].update(spec)
-                await self.client.request("PUT", f"{LEASES}/{self.node}", json=lease)
-            except NotFound:
-                with contextlib.suppress(AlreadyExists):
-                    await self.client.request("POST", LEASES, json={
-                        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": self.node, "namespace": "kube-node-lease"},
-                        "spec": spec})
-            except Conflict:
-                pass
+            await renew_lease(self.client, self.node)
             await asyncio.sleep(1.0)
 
     async def run(self) -> None:

@@ -26,14 +26,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bramble.client import Client  # noqa: E402
-from bramble.kube.errors import NotFound  # noqa: E402
-from bramble.node.status import LEASES, lease_spec  # noqa: E402
+from tests.api.workload_sim import renew_lease  # noqa: E402
 from tests.conftest import (  # noqa: E402
     free_port,
     start_master_process,
@@ -110,17 +108,8 @@ async def renew_leases(kubeconfig: Path, names: list[str]) -> None:
     lifecycle controller marks the hollow node unreachable (and evicts its pods). Its own
     connections, so that the creates do not starve it."""
     async with Client.from_kubeconfig(str(kubeconfig)) as client:
-        async def renew(name: str) -> None:
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": name},
-                    "spec": lease_spec(name, datetime.now(UTC), 40)}
-            try:
-                await client.request("PUT", f"{LEASES}/{name}", json=body)
-            except NotFound:
-                await client.request("POST", LEASES, json=body)
-
         while True:
-            await in_parallel(names, renew, clients=8)
+            await in_parallel(names, lambda name: renew_lease(client, name), clients=8)
             await asyncio.sleep(2)
 
 
