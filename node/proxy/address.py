@@ -14,9 +14,9 @@ subprocess without blocking the event loop and raise AddressError when it fails.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 
+from .. import hostcmd
 from .errors import AddressError
 
 LINK = "bramble0"
@@ -24,15 +24,10 @@ FALLBACK_LINK = "lo"
 
 
 async def _ip(*args: str) -> tuple[int, str]:
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "ip", *args, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    except OSError as err:  # no iproute2
-        raise AddressError(f"cannot run ip: {err}") from err
-    _, stderr = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, stderr.decode(errors="replace").strip()
+    result = await hostcmd.run("ip", *args)
+    if result.code == 127:  # no iproute2
+        raise AddressError(result.err)
+    return result.code, result.err
 
 
 def _cidr(ip: str) -> tuple[str, str]:

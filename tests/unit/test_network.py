@@ -1,4 +1,4 @@
-"""host-gw decisions: the routes and the NAT exception a node wants (nothing is applied)."""
+"""host-gw decisions: the routes and the NAT exceptions a node wants (nothing is applied)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ import pytest
 from bramble.node.network import (
     NAT_COMMENT,
     ROUTE_PROTO,
+    NatException,
     Route,
     desired_routes,
     internal_ip,
     ip_route_args,
     iptables_args,
-    nat_return_rule,
+    nat_changes,
+    nat_exceptions,
+    nat_rule,
+    parse_nat_rules,
+    parse_routes,
     route_changes,
 )
 
@@ -46,10 +51,11 @@ R3 = Route("10.42.2.0/24", "10.77.0.13", "pi3")
     ([PI1], []),
     # pi1 has no podCIDR yet: it still routes to the others.
     ([node("pi1", None, "10.77.0.11"), PI2], [R2]),
-    # pi2 not Ready (False, Unknown, never reported): no route to it.
-    ([PI1, node("pi2", "10.42.1.0/24", "10.77.0.12", "False"), PI3], [R3]),
-    ([PI1, node("pi2", "10.42.1.0/24", "10.77.0.12", "Unknown"), PI3], [R3]),
-    ([PI1, node("pi2", "10.42.1.0/24", "10.77.0.12", None), PI3], [R3]),
+    # pi2 not Ready (False, Unknown, never reported): still routed - its pods may well
+    # still run, and a route to a dead Pi harms nobody.
+    ([PI1, node("pi2", "10.42.1.0/24", "10.77.0.12", "False"), PI3], [R2, R3]),
+    ([PI1, node("pi2", "10.42.1.0/24", "10.77.0.12", "Unknown"), PI3], [R2, R3]),
+    ([PI1, node("pi2", "10.42.1.0/24", "10.77.0.12", None), PI3], [R2, R3]),
     # pi2 without a podCIDR (IPAM has not got to it) or without an InternalIP: skipped.
     ([PI1, node("pi2", None, "10.77.0.12"), PI3], [R3]),
     ([PI1, node("pi2", "10.42.1.0/24", None, "True", ("ExternalIP", "192.0.2.1")), PI3],
@@ -106,19 +112,68 @@ def test_ip_route_args() -> None:
         ip_route_args("add; rm -rf /", R2)
 
 
+def test_parse_routes() -> None:
+    # `ip route show proto 77` after two replaces; a gateway-less line is not ours.
+    text = ("10.42.1.0/24 via 10.77.0.12 dev eth0 \n"
+            "10.42.2.0/24 via 10.77.0.13 dev eth0 onlink \n"
+            "10.42.9.0/24 dev eth0 scope link\n")
+    assert parse_routes(text) == [Route("10.42.1.0/24", "10.77.0.12"),
+                                  Route("10.42.2.0/24", "10.77.0.13")]
+    assert parse_routes("") == []
+
+
+N2 = NatException("10.42.0.0/24", "10.42.1.0/24")
+N3 = NatException("10.42.0.0/24", "10.42.2.0/24")
+
+
+@pytest.mark.parametrize(("own", "routes", "expected"), [
+    ("10.42.0.0/24", [R2, R3], [N2, N3]),  # one per route, from our subnet
+    ("10.42.0.7/24", [R3, R2], [N2, N3]),  # canonical and sorted
+    (None, [R2, R3], []),  # no podCIDR yet: our pods are not on the flat network
+    ("10.42.0.0/24", [], []),  # alone
+    # IPv6 routes get no iptables (v4) rule.
+    ("10.42.0.0/24", [R2, Route("fd42:0:0:1::/64", "fd77::12")], [N2]),
+])
+def test_nat_exceptions(own: str | None, routes: list[Route],
+                        expected: list[NatException]) -> None:
+    assert nat_exceptions(own, routes) == expected
+
+
 @pytest.mark.parametrize(("op", "position"), [("-C", []), ("-I", ["1"]), ("-D", [])])
-def test_nat_return_rule(op: str, position: list[str]) -> None:
-    # What TESTBED.md found keeps the pod source address across Pis:
-    # iptables -t nat -I POSTROUTING 1 -s CLUSTER_CIDR -d CLUSTER_CIDR -j RETURN
-    rule = nat_return_rule("10.42.0.0/16")
-    assert iptables_args(op, rule) == [
-        "iptables", "-t", "nat", op, "POSTROUTING", *position,
-        "-s", "10.42.0.0/16", "-d", "10.42.0.0/16",
+def test_nat_rule(op: str, position: list[str]) -> None:
+    # What TESTBED.md found keeps the pod source address across Pis, narrowed to the
+    # subnets this node routes: iptables -t nat -I POSTROUTING 1 -s OURS -d THEIRS -j RETURN
+    assert iptables_args(op, nat_rule(N2)) == [
+        "iptables", "-w", "5", "-t", "nat", op, "POSTROUTING", *position,
+        "-s", "10.42.0.0/24", "-d", "10.42.1.0/24",
         "-m", "comment", "--comment", NAT_COMMENT, "-j", "RETURN"]
 
 
-def test_nat_return_rule_refuses_garbage() -> None:
+def test_nat_rule_refuses_garbage() -> None:
     with pytest.raises(ValueError):
-        nat_return_rule("10.42.0.0/16 -j ACCEPT")
+        nat_rule(NatException("10.42.0.0/24 -j ACCEPT", "10.42.1.0/24"))
     with pytest.raises(ValueError):
-        iptables_args("-F", nat_return_rule("10.42.0.0/16"))
+        iptables_args("-F", nat_rule(N2))
+
+
+def test_parse_nat_rules_reads_only_ours() -> None:
+    text = "\n".join([
+        "-P POSTROUTING ACCEPT",
+        f'-A POSTROUTING -s 10.42.0.0/24 -d 10.42.1.0/24 -m comment --comment "{NAT_COMMENT}" '
+        "-j RETURN",
+        "-A POSTROUTING -s 10.88.0.0/16 -d 10.42.2.0/24 -j RETURN",  # someone else's
+        '-A POSTROUTING -m comment --comment "unbalanced -j MASQUERADE',
+        "-A POSTROUTING -j NETAVARK-1D8721804F16F",
+    ])
+    assert parse_nat_rules(text) == [N2]
+
+
+@pytest.mark.parametrize(("desired", "current", "add", "delete"), [
+    ([N2, N3], [], [N2, N3], []),
+    ([N2, N3], [N3, N2], [], []),
+    ([N2], [N2, N3], [], [N3]),
+    ([], [N2], [], [N2]),
+])
+def test_nat_changes(desired: list[NatException], current: list[NatException],
+                     add: list[NatException], delete: list[NatException]) -> None:
+    assert nat_changes(desired, current) == (add, delete)
