@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from .pods import actions as act
 from .pods import probes as prb
 from .pods import spec as podspec
 from .pods.backoff import Backoff
+from .pods.servicenv import service_env
 from .pods.status import pod_status
 from .runtime.podman import ContainerRuntimeError, ImagePullError, PodmanRuntime
 from .runtime.types import LABEL_POD_UID, ObservedPod
@@ -56,8 +58,17 @@ class _PodState:
 class PodSyncer:
     def __init__(self, runtime: PodmanRuntime, client: Client, volumes: PodVolumes, *,
                  node_name: str, host_ip: str, allow_privileged: bool = False,
-                 events: EventRecorder | None = None) -> None:
+                 events: EventRecorder | None = None,
+                 services: Callable[[], Iterable[dict[str, Any]]] = lambda: (),
+                 cluster_dns: Sequence[str] = (), cluster_domain: str = "cluster.local",
+                 host_search: Sequence[str] = ()) -> None:
         self.runtime = runtime
+        # The Services known when a container starts (its {NAME}_SERVICE_HOST variables)
+        # and the cluster DNS its pod gets (none: ClusterFirst falls back to the host's).
+        self.services = services
+        self.cluster_dns = tuple(cluster_dns)
+        self.cluster_domain = cluster_domain
+        self.host_search = tuple(host_search)
         self.events = events
         self.client = client
         self.volumes = volumes
@@ -147,8 +158,9 @@ class PodSyncer:
                     await self.runtime.remove_container(step.container_id)
                 elif isinstance(step, act.CreateSandbox):
                     context = await self._pod_context(pod)
-                    sandbox_id = await self.runtime.create_sandbox(
-                        podspec.sandbox_spec(pod, self.node_name))
+                    sandbox_id = await self.runtime.create_sandbox(podspec.sandbox_spec(
+                        pod, self.node_name, cluster_dns=self.cluster_dns,
+                        cluster_domain=self.cluster_domain, host_search=self.host_search))
                     sandbox_ip = await self.runtime.sandbox_ip(sandbox_id)
                 elif isinstance(step, act.StartContainer):
                     if not sandbox_id:
@@ -202,6 +214,7 @@ class PodSyncer:
                 pod, container, init=step.init, restart_count=step.restart_count,
                 env_sources=context["env"], volume_paths=context["paths"],
                 node_name=self.node_name, pod_ip=pod_ip, host_ip=self.host_ip,
+                service_env=service_env(pod, self.services()),
                 allow_privileged=self.allow_privileged)
         except podspec.ConfigError as err:
             waiting[step.name] = Waiting(err.reason, str(err))

@@ -506,7 +506,7 @@ def sandbox_spec(pod: Obj, node_name: str, *, cluster_dns: Sequence[str] = (),
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     host_network = spec.get("hostNetwork") is True
-    servers, search = _dns(pod, cluster_dns, cluster_domain, host_search)
+    servers, search, options = _dns(pod, cluster_dns, cluster_domain, host_search)
     return SandboxSpec(
         name=sandbox_name(pod),
         hostname="" if host_network else pod_hostname(pod),
@@ -520,6 +520,7 @@ def sandbox_spec(pod: Obj, node_name: str, *, cluster_dns: Sequence[str] = (),
         host_network=host_network,
         dns_servers=servers,
         dns_search=search,
+        dns_options=options,
         cgroup_parent=cgroup_parent,
     )
 
@@ -550,23 +551,34 @@ def host_ports(pod: Obj) -> tuple[PortMapping, ...]:
 
 
 def _dns(pod: Obj, cluster_dns: Sequence[str], cluster_domain: str,
-         host_search: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+         host_search: Sequence[str]
+         ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     spec = pod.get("spec") or {}
     namespace = (pod.get("metadata") or {}).get("namespace", "")
     policy = spec.get("dnsPolicy") or "ClusterFirst"
     host_network = spec.get("hostNetwork") is True
     servers: list[str] = []
     search: list[str] = []
+    options: dict[str, str | None] = {}
     cluster_first = policy == "ClusterFirstWithHostNet" or (
         policy == "ClusterFirst" and not host_network)
     if cluster_first and cluster_dns:
         servers = list(cluster_dns)
         search = [f"{namespace}.svc.{cluster_domain}", f"svc.{cluster_domain}", cluster_domain,
                   *host_search]
+        # As the kubelet: "svc.ns" has fewer than 5 dots, so the search path is tried
+        # first and service names resolve without a trailing dot.
+        options["ndots"] = "5"
     config = spec.get("dnsConfig") or {}
     servers = _unique(servers + list(config.get("nameservers") or []))
     search = _unique(search + list(config.get("searches") or []))[:MAX_DNS_SEARCH_PATHS]
-    return tuple(servers), tuple(search)
+    for option in config.get("options") or []:  # a later one of the same name wins
+        if isinstance(option, Mapping) and option.get("name"):
+            value = option.get("value")
+            options[str(option["name"])] = None if value is None else str(value)
+    return (tuple(servers), tuple(search),
+            tuple(name if value is None else f"{name}:{value}"
+                  for name, value in options.items()))
 
 
 def _unique(values: Iterable[str]) -> list[str]:

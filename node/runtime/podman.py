@@ -721,8 +721,13 @@ class PodmanRuntime:
 
     # network
 
-    async def ensure_network(self) -> str:
-        """The node's bridge network, created if missing; returns its name."""
+    async def ensure_network(self, subnet: str | None = None) -> str:
+        """The node's bridge network with `subnet` (default: the one given at
+        construction), created if missing; returns its name. A network left with another
+        subnet (the node joined a new cluster, which gave it another podCIDR) is made
+        again when no container uses it any more."""
+        if subnet is not None:
+            self.subnet = subnet
         return await self._call(self._ensure_network)
 
     def _ensure_network(self) -> str:
@@ -730,12 +735,17 @@ class PodmanRuntime:
         response = api.get(f"/networks/{self.network_name}/json")
         if response.status_code == 200:
             subnets = [s.get("subnet") for s in response.json().get("subnets") or []]
-            if self.subnet not in subnets:
+            if self.subnet in subnets:
+                return self.network_name
+            # Without force, Podman refuses while containers are attached: they keep it.
+            removed = api.delete(f"/networks/{self.network_name}")
+            if removed.status_code not in (200, 204, 404):
                 raise ContainerRuntimeError(
                     f"network {self.network_name} exists with subnets {subnets}, "
-                    f"not {self.subnet}")
-            return self.network_name
-        if response.status_code != 404:
+                    f"not {self.subnet}, and is in use; remove its pods first")
+            log.info("network made again for a new subnet", extra={
+                "network": self.network_name, "old": subnets, "new": self.subnet})
+        elif response.status_code != 404:
             _check(response, f"inspect network {self.network_name}")
         subnet: dict[str, str] = {"subnet": self.subnet}
         if self.gateway:
@@ -899,6 +909,8 @@ class PodmanRuntime:
             body["dns_server"] = list(spec.dns_servers)
         if spec.dns_search:
             body["dns_search"] = list(spec.dns_search)
+        if spec.dns_options:
+            body["dns_option"] = list(spec.dns_options)
         if spec.cgroup_parent or self.cgroup_parent:
             body["cgroup_parent"] = spec.cgroup_parent or self.cgroup_parent
         api = self._api()

@@ -48,6 +48,7 @@ class SandboxSpec:
     host_network: bool = False
     dns_servers: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()  # resolv.conf options, e.g. "ndots:5"
     cgroup_parent: str = ""
 
 

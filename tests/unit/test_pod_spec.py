@@ -417,27 +417,32 @@ def test_hostname():
 
 
 DNS = [
-    # (dnsPolicy, hostNetwork, dnsConfig, servers, search)
+    # (dnsPolicy, hostNetwork, dnsConfig, servers, search, options)
     ("ClusterFirst", False, None, ("10.96.0.10",),
-     ("shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan")),
+     ("shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan"), ("ndots:5",)),
     ("ClusterFirstWithHostNet", True, None, ("10.96.0.10",),
-     ("shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan")),
-    ("Default", False, None, (), ()),
-    ("None", False, {"nameservers": ["1.1.1.1"], "searches": ["example.com"]},
-     ("1.1.1.1",), ("example.com",)),
-    ("ClusterFirst", False, {"nameservers": ["1.1.1.1"], "searches": ["lan"]},
+     ("shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan"), ("ndots:5",)),
+    ("Default", False, None, (), (), ()),
+    ("None", False, {"nameservers": ["1.1.1.1"], "searches": ["example.com"],
+                     "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]},
+     ("1.1.1.1",), ("example.com",), ("ndots:2", "edns0")),
+    # dnsConfig adds to ClusterFirst; its ndots replaces the kubelet's 5 in place.
+    ("ClusterFirst", False, {"nameservers": ["1.1.1.1"], "searches": ["lan"],
+                             "options": [{"name": "ndots", "value": "1"}]},
      ("10.96.0.10", "1.1.1.1"),
-     ("shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan")),  # "lan" once
+     ("shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "lan"),  # "lan" once
+     ("ndots:1",)),
 ]
 
 
-@pytest.mark.parametrize(("policy", "host_network", "config", "servers", "search"), DNS)
-def test_dns(policy, host_network, config, servers, search):
+@pytest.mark.parametrize(("policy", "host_network", "config", "servers", "search", "options"),
+                         DNS)
+def test_dns(policy, host_network, config, servers, search, options):
     extra = {"dnsConfig": config} if config else {}
     pod = make_pod({"name": "a", "image": "x"}, dnsPolicy=policy, hostNetwork=host_network,
                    **extra)
     spec = sandbox_spec(pod, "pi-1", cluster_dns=["10.96.0.10"], host_search=["lan"])
-    assert (spec.dns_servers, spec.dns_search) == (servers, search)
+    assert (spec.dns_servers, spec.dns_search, spec.dns_options) == (servers, search, options)
 
 
 # --- volumes ----------------------------------------------------------------------------------------
