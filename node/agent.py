@@ -1,11 +1,14 @@
 """`bramble node`: the node agent (the kubelet of a Pi), its startup, supervision and stop.
 
 Startup: data dir -> join (or reuse this node's kubeconfig) -> Podman (our own service
-under the data dir, or an existing socket) and its network -> the Node registered ->
-pods: list and watch the pods bound here, adopt what already runs, remove what the API
-no longer has. Root tasks (named; if one dies the agent stops and systemd restarts it):
-the status reporter, the pod source, the runtime event stream, the shutdown trigger, the
-node server (node/server.py: registers with the master, which streams logs/exec through it).
+under the data dir, or an existing socket) -> the Node registered (NotReady: "pod network
+not ready") -> its podCIDR from the master, the Podman network made with it -> Ready ->
+cluster DNS on the pod gateway -> pods: list and watch the pods bound here, adopt what
+already runs, remove what the API no longer has. Root tasks (named; if one dies the
+agent stops and systemd restarts it): the status reporter, the pod source, the runtime
+event stream, the shutdown trigger, the node server (node/server.py: registers with the
+master, which streams logs/exec through it), the Node/Service/Endpoints informers, the
+pod routes (node/podnet.py) and the service proxy and DNS fed by the informers.
 
 Stopping leaves the pods running: a restarted agent adopts them (their containers carry
 bramble's labels), so a Pi's agent upgrade or crash does not restart its workloads.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import socket
 import time
 from collections import defaultdict
@@ -30,8 +34,9 @@ from bramble.daemon import run_until_signal
 from bramble.kube.quantity import format_quantity
 
 from . import host as hostmod
-from . import imagegc, join
+from . import imagegc, join, podnet
 from .events import EventRecorder
+from .netsetup import NetworkOptions, NodeNetwork, start_network
 from .podsource import PodSource
 from .runtime.podman import PodmanRuntime, PodmanService
 from .runtime.types import (
@@ -59,9 +64,18 @@ class NodeConfig:
     name: str = ""  # default: the hostname
     podman_socket: Path | None = None  # attach to this service instead of starting ours
     network: str = "bramble"
-    # The first /24 of the cluster CIDR (the master hands out per-node subnets later);
-    # never 10.88.0.0/16, Podman's own default network.
-    subnet: str = "10.42.0.0/24"
+    # The pod subnet; "" (the default): the spec.podCIDR the master assigns this Node
+    # (a /24 of 10.42.0.0/16). A fixed one is for nodes outside the flat network (tests
+    # of several agents on one host).
+    subnet: str = ""
+    # host-gw: routes to the other nodes' podCIDRs and NAT exceptions (node/podnet.py).
+    pod_routes: bool = True
+    # The userspace service proxy: ClusterIPs made local on this host, NodePorts bound.
+    service_proxy: bool = True
+    # Cluster DNS for pods, served at the pod gateway (the first address of the subnet).
+    cluster_dns: bool = True
+    cluster_domain: str = "cluster.local"
+    resolv_conf: Path = Path("/etc/resolv.conf")  # the upstreams of the cluster DNS
     max_pods: int = 110
     reserved_cpu_m: int = 100
     reserved_memory: int = 128 * 1024 * 1024
@@ -93,6 +107,7 @@ class RunningNode:
     events: EventRecorder
     server: NodeServer
     owns_storage: bool
+    net: NodeNetwork
 
 
 async def _pod_usage(runtime: PodmanRuntime, previous: dict[str, tuple[float, int]]
@@ -119,7 +134,17 @@ async def _pod_usage(runtime: PodmanRuntime, previous: dict[str, tuple[float, in
             for (ns, name), containers in pods.items() if ns and name]
 
 
+def _raise_nofile() -> None:
+    """The soft descriptor limit up to the hard one: a proxied connection holds two
+    sockets (and two pipes with splice), and 1024 would cap the proxy near 250."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
+    _raise_nofile()
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
@@ -141,22 +166,40 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
     runtime = PodmanRuntime(service.socket_path, config.network, config.subnet,
                             oom_flag_dir=service.oom_flag_dir)
     stack.push_async_callback(runtime.close)
-    await runtime.ensure_network()
     version = await runtime.version()
 
     host = hostmod.LocalHost(data_dir, reserved_cpu_m=config.reserved_cpu_m,
                              reserved_memory=config.reserved_memory, max_pods=config.max_pods)
     usage_state: dict[str, tuple[float, int]] = {}
+    network_problem = ["pod network not ready: waiting for this node's pod subnet"]
+
+    async def runtime_problem() -> str:
+        return network_problem[0]
+
     reporter = NodeStatusReporter(
         client, name, host, f"podman://{version}",
         intervals=Intervals(heartbeat=config.heartbeat_seconds),
-        pod_usage=lambda: _pod_usage(runtime, usage_state))
+        pod_usage=lambda: _pod_usage(runtime, usage_state), runtime_problem=runtime_problem)
+    # The Node first (NotReady: nothing is scheduled here yet), then its podCIDR.
+    await reporter.ensure_registered()
+    pod_cidr = config.subnet or await podnet.wait_pod_cidr(client, name)
+    await runtime.ensure_network(pod_cidr)
+    network_problem[0] = ""
+    await reporter.report_status()  # Ready now, not a heartbeat later
+    log.info("pod network ready", extra={"network": config.network, "subnet": pod_cidr})
+
     master_host = client.server.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
     host_ip = hostmod.source_address(master_host) or "127.0.0.1"
+    net = await start_network(client, name, pod_cidr, host_ip, stack, NetworkOptions(
+        pod_routes=config.pod_routes and not config.subnet,
+        service_proxy=config.service_proxy, cluster_dns=config.cluster_dns,
+        cluster_domain=config.cluster_domain, resolv_conf=config.resolv_conf))
     events = EventRecorder(client, name)
     syncer = PodSyncer(runtime, client, PodVolumes(data_dir / "pods"), node_name=name,
                        host_ip=host_ip, allow_privileged=config.allow_privileged,
-                       events=events)
+                       events=events, services=net.services.values,
+                       cluster_dns=net.dns_servers, cluster_domain=config.cluster_domain,
+                       host_search=net.host_search)
     stack.push_async_callback(syncer.close)
     workers = PodWorkers(syncer.sync)
     stack.push_async_callback(workers.stop)
@@ -168,7 +211,7 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
     stack.push_async_callback(server.close)  # unwound first: stop serving, then the rest
     # --- end node server ---
     return RunningNode(name, runtime, client, workers, source, reporter, events, server,
-                       owns_storage=service.owned)
+                       owns_storage=service.owned, net=net)
 
 
 async def _runtime_events(node: RunningNode) -> None:
@@ -178,6 +221,13 @@ async def _runtime_events(node: RunningNode) -> None:
             if event.pod_uid:
                 node.workers.poke(event.pod_uid)
         await asyncio.sleep(1)  # the stream ended (service restarted): follow it again
+
+
+async def _pods_after_services(node: RunningNode) -> None:
+    """Pods start once the Services are known, so that their containers get the service
+    variables of everything that exists (the kubelet waits for its service informer too)."""
+    await node.net.services.synced.wait()
+    await node.source.run()
 
 
 async def _adopt_and_collect(node: RunningNode) -> None:
@@ -217,12 +267,14 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
         roots = {
             asyncio.create_task(shutdown.wait(), name="shutdown-trigger"),
             asyncio.create_task(node.reporter.run(), name="node-status"),
-            asyncio.create_task(node.source.run(), name="pod-source"),
+            asyncio.create_task(_pods_after_services(node), name="pod-source"),
             asyncio.create_task(_runtime_events(node), name="runtime-events"),
             asyncio.create_task(_adopt_and_collect(node), name="adopt-and-collect"),
             asyncio.create_task(node.events.run(), name="event-recorder"),
             asyncio.create_task(node.server.run(node.client), name="node-server"),
         }
+        roots |= {asyncio.create_task(coro, name=task_name)
+                  for task_name, coro in node.net.tasks().items()}
         if node.owns_storage:
             roots.add(asyncio.create_task(imagegc.run(
                 node.runtime, config.data_dir, config.image_gc, time.time), name="image-gc"))

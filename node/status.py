@@ -205,6 +205,15 @@ class NodeStatusReporter:
             # it listens again, not up to a status period later.
             self._sent = None
 
+    async def ensure_registered(self) -> None:
+        """Register, retrying (capped back-off) until the master has the Node: the agent
+        needs it before anything else (its podCIDR comes with it)."""
+        delay = self.intervals.retry_initial
+        while not self.registered.is_set():
+            if not await self._step("register", self.register):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.intervals.retry_max)
+
     async def beat(self, *, renew_lease: bool = True) -> None:
         """Register if needed, then renew the Lease (unless a faster lease loop does),
         report status if due, post usage. Each step fails on its own; only Unauthorized

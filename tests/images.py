@@ -25,7 +25,7 @@ BUSYBOX_IMAGE = "localhost/busybox:test"
 APPLETS = (
     "sh", "sleep", "cat", "echo", "ls", "ps", "hostname", "env", "nc", "httpd", "dd", "true",
     "false", "wget", "id", "touch", "mkdir", "rm", "kill", "date", "grep", "head", "tail",
-    "yes", "printf", "test", "[", "pwd", "wc", "seq", "sed", "stat", "tr", "ip",
+    "yes", "printf", "test", "[", "pwd", "wc", "seq", "sed", "stat", "tr", "ip", "nslookup",
 )
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"

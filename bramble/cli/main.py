@@ -73,9 +73,17 @@ def _node_flags(p: argparse.ArgumentParser, *, for_up: bool) -> None:
                    help="use this Podman API socket (e.g. systemd's podman.socket) instead "
                         "of starting a bramble-owned `podman system service`")
     p.add_argument("--max-pods", type=int, default=110, help="pods this node runs at most")
-    p.add_argument("--pod-subnet", default="10.42.0.0/24", metavar="CIDR",
-                   help="the pod network's subnet on this node (default 10.42.0.0/24; "
-                        "each node of a cluster needs its own)")
+    p.add_argument("--pod-subnet", default="", metavar="CIDR",
+                   help="a fixed pod subnet for this node, outside the cluster's flat pod "
+                        "network (default: the podCIDR the master assigns this node)")
+    p.add_argument("--no-pod-routes", action="store_true",
+                   help="do not route the other nodes' pod subnets (host-gw) on this host")
+    p.add_argument("--no-service-proxy", action="store_true",
+                   help="do not run the service proxy (ClusterIPs, NodePorts) on this host")
+    p.add_argument("--no-cluster-dns", action="store_true",
+                   help="do not serve cluster DNS to this node's pods")
+    p.add_argument("--cluster-domain", default="cluster.local", metavar="DOMAIN",
+                   help="the DNS domain of Services (default cluster.local)")
     p.add_argument("--network", default="bramble", metavar="NAME",
                    help="the Podman network bramble creates for pods (default bramble)")
     p.add_argument("--allow-privileged", action="store_true",
@@ -352,7 +360,16 @@ def _node_data_dir(args: argparse.Namespace) -> Path:
 
 
 def _run_node(args: argparse.Namespace) -> int:
+    import ipaddress
+
     from bramble.node.agent import NodeConfig
+
+    if args.pod_subnet:
+        try:
+            ipaddress.ip_network(args.pod_subnet)
+        except ValueError:
+            raise _usage(f"--pod-subnet: {args.pod_subnet!r} is not a network such as "
+                         f"10.42.7.0/24") from None
 
     node = NodeConfig(
         data_dir=_node_data_dir(args), master=getattr(args, "master", ""),
@@ -361,7 +378,9 @@ def _run_node(args: argparse.Namespace) -> int:
         max_pods=args.max_pods, allow_privileged=args.allow_privileged,
         subnet=args.pod_subnet, network=args.network, server_port=args.node_port,
         server_bind=args.node_bind, cluster=getattr(args, "cluster", ""),
-        lan=not args.no_mdns)
+        lan=not args.no_mdns, pod_routes=not args.no_pod_routes,
+        service_proxy=not args.no_service_proxy, cluster_dns=not args.no_cluster_dns,
+        cluster_domain=args.cluster_domain)
     if args.command == "node":
         from bramble.node.agent import run as run_node
 

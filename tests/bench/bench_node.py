@@ -157,7 +157,8 @@ def main() -> None:
         node = subprocess.Popen(
             [sys.executable, "-m", "bramble", "node", "--master", url, "--token", token,
              "--name", NODE, "--data-dir", str(node_dir), "--network", NETWORK,
-             "--pod-subnet", SUBNET], stdout=subprocess.DEVNULL,
+             "--pod-subnet", SUBNET, "--no-pod-routes", "--no-service-proxy"],
+            stdout=subprocess.DEVNULL,
             stderr=open(base / "node.log", "ab"))
         kubeconfig = master_dir / "admin.kubeconfig"
         deadline = time.monotonic() + 60

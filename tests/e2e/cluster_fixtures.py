@@ -314,7 +314,10 @@ class AgentProcess:
             ["node", "--master", master, "--token", token, "--name", self.name,
              "--data-dir", str(self.data_dir), "--pod-subnet", self.subnet,
              "--network", self.network, "--node-port", str(self.port),
-             "--node-bind", "127.0.0.1", "--no-mdns"],
+             "--node-bind", "127.0.0.1", "--no-mdns",
+             # Several agents share this host's network: its routes and addresses are not
+             # theirs to change (tests/e2e/test_multihost.py gives each its own).
+             "--no-pod-routes", "--no-service-proxy"],
             self.data_dir.parent / f"{self.name}.log")
 
     @property

@@ -118,7 +118,8 @@ async def cluster(master: MasterHandle, tmp_path_factory: pytest.TempPathFactory
     config = NodeConfig(data_dir=base / "node", master=master.url,
                         token=(master.data_dir / "join-token").read_text().strip(),
                         name=f"pi-{tag}", network=f"ble-{tag}", subnet=free_subnet(range(98, 99)),
-                        server_bind="127.0.0.1", server_port=free_port())
+                        server_bind="127.0.0.1", server_port=free_port(),
+                        pod_routes=False, service_proxy=False)
     shutdown = asyncio.Event()
     started: asyncio.Future[RunningNode] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(config, shutdown, started), name="test-node")

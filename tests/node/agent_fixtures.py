@@ -117,7 +117,8 @@ class AgentNode:
         return NodeConfig(data_dir=self.data_dir, master=self.master.url,
                           token=self.master.running.credentials.join_token,  # type: ignore[union-attr]
                           name=NODE, network=self.network, subnet=self.subnet,
-                          heartbeat_seconds=0.5, **extra)
+                          heartbeat_seconds=0.5, pod_routes=False, service_proxy=False,
+                          **extra)
 
     @property
     def runtime(self) -> PodmanRuntime:

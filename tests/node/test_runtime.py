@@ -109,10 +109,31 @@ async def test_attach_to_a_running_service_and_network(podman_node: PodmanNode) 
     await attached.close()  # idempotent, and it never stops a service it did not start
     assert await ping(podman_node.service.socket_path)
     assert await podman_node.runtime.ensure_network() == podman_node.network  # idempotent
-    async with PodmanRuntime(podman_node.service.socket_path, podman_node.network,
-                             "10.254.254.0/24") as other:
-        with pytest.raises(ContainerRuntimeError, match="exists with subnets"):
-            await other.ensure_network()
+    # Another subnet for a network pods use: refused, the pods keep their network.
+    uid, sandbox = await new_pod(podman_node)
+    try:
+        async with PodmanRuntime(podman_node.service.socket_path, podman_node.network,
+                                 "10.254.254.0/24") as other:
+            with pytest.raises(ContainerRuntimeError, match="is in use"):
+                await other.ensure_network()
+    finally:
+        await podman_node.runtime.remove_sandbox(sandbox)
+
+
+async def test_a_network_nobody_uses_is_made_again_for_a_new_subnet(
+        podman_node: PodmanNode) -> None:
+    # The node joined another cluster, which gave it another podCIDR.
+    first, second = free_subnet(), free_subnet(range(96, 97))
+    name = f"{podman_node.network}-x"
+    async with PodmanRuntime(podman_node.service.socket_path, name, first) as runtime:
+        try:
+            await runtime.ensure_network()
+            assert await runtime.ensure_network(second) == name
+            inspected = await asyncio.to_thread(lambda: runtime._api().get(
+                f"/networks/{name}/json").json())
+            assert [s["subnet"] for s in inspected["subnets"]] == [second]
+        finally:
+            await runtime.remove_network()
 
 
 async def test_a_service_that_cannot_start_is_reported(tmp_path: Path) -> None:
