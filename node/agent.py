@@ -38,7 +38,7 @@ from . import imagegc, join, podnet
 from .events import EventRecorder
 from .netsetup import NetworkOptions, NodeNetwork, start_network
 from .podsource import PodSource
-from .runtime.podman import PodmanRuntime, PodmanService
+from .runtime.podman import NetworkInUseError, PodmanRuntime, PodmanService
 from .runtime.types import (
     LABEL_CONTAINER_NAME,
     LABEL_MANAGED,
@@ -183,7 +183,20 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
     # The Node first (NotReady: nothing is scheduled here yet), then its podCIDR.
     await reporter.ensure_registered()
     pod_cidr = config.subnet or await podnet.wait_pod_cidr(client, name)
-    await runtime.ensure_network(pod_cidr)
+    try:
+        await runtime.ensure_network(pod_cidr)
+    except NetworkInUseError:
+        # A podCIDR never changes for one Node object: this node was removed from the
+        # cluster (its pods with it) and joined again. What still runs here belongs to
+        # the old membership and holds the old subnet.
+        log.warning("this node's pod subnet changed; removing the pods of its earlier "
+                    "membership", extra={"subnet": pod_cidr})
+        for pod in (await runtime.observe({LABEL_MANAGED: "true"})).values():
+            if pod.sandbox is not None:
+                await runtime.remove_sandbox(pod.sandbox.id)
+            for container in pod.containers:
+                await runtime.remove_container(container.id)
+        await runtime.ensure_network(pod_cidr)
     network_problem[0] = ""
     await reporter.report_status()  # Ready now, not a heartbeat later
     log.info("pod network ready", extra={"network": config.network, "subnet": pod_cidr})

@@ -87,6 +87,10 @@ class NotFound(ContainerRuntimeError):
     """The container, pod, image or network does not exist."""
 
 
+class NetworkInUseError(ContainerRuntimeError):
+    """The network exists with another subnet and containers still use it."""
+
+
 class ImagePullError(ContainerRuntimeError):
     """An image could not be pulled (no registry, unknown image, auth...)."""
 
@@ -740,7 +744,7 @@ class PodmanRuntime:
             # Without force, Podman refuses while containers are attached: they keep it.
             removed = api.delete(f"/networks/{self.network_name}")
             if removed.status_code not in (200, 204, 404):
-                raise ContainerRuntimeError(
+                raise NetworkInUseError(
                     f"network {self.network_name} exists with subnets {subnets}, "
                     f"not {self.subnet}, and is in use; remove its pods first")
             log.info("network made again for a new subnet", extra={
