@@ -3,8 +3,9 @@
 The bed: a bridge in a namespace of its own (the host's network is never touched) and
 one namespace per host, each with a veth on the bridge and an address in 10.77.N.0/24,
 and no multicast route (so nothing but the explicit interface choice makes mDNS work).
-Each side runs as a process in its namespace (`ip netns exec`): tests/e2e/mdns_helper.py
-for the discovery pieces, `bramble master` for masters, `bramble nodes` for the CLI.
+Each side runs as a process in its namespace (tests/e2e/netbed.py has the bed):
+tests/e2e/mdns_helper.py for the discovery pieces, `bramble master` for masters, `bramble
+nodes` for the CLI.
 
 Teardown stops every process and deletes every namespace (which takes the veths and the
 bridge with it); data dirs are under tmp_path.
@@ -17,15 +18,11 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,108 +32,13 @@ from bramble.kubeconfig import build as build_kubeconfig
 from bramble.kubeconfig import load as load_kubeconfig
 from bramble.kubeconfig import write as write_kubeconfig
 from bramble.master import pki
+from tests.e2e.netbed import Bed, Proc, netns_bed, stop
 
-REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0  # a guard against hangs, never a speed expectation
 CA = "ab" * 32
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
                                 reason="network namespaces need root and iproute2")
-
-
-def sh(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True)
-
-
-@dataclass
-class Proc:
-    popen: subprocess.Popen
-    err_path: Path
-    lines: list[dict[str, Any]] = field(default_factory=list)
-
-    def read(self) -> list[dict[str, Any]]:
-        return self.lines
-
-    def stderr(self) -> str:
-        return self.err_path.read_text(errors="replace")
-
-
-@dataclass
-class Bed:
-    """Namespaces on one bridge; `hosts[name]` is a host's address."""
-
-    tag: str
-    subnet: str
-    base: Path
-    hosts: dict[str, str] = field(default_factory=dict)
-    procs: list[Proc] = field(default_factory=list)
-
-    def ns(self, host: str) -> str:
-        return f"bd{self.tag}-{host}"
-
-    def add_host(self, host: str) -> str:
-        index = len(self.hosts) + 1
-        ns, veth = self.ns(host), f"bd{self.tag}{index}"
-        address = f"{self.subnet}.{index}"
-        sh("ip", "netns", "add", ns)
-        self.hosts[host] = address
-        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", veth, "netns", self.ns("br"))
-        sh("ip", "netns", "exec", self.ns("br"), "ip", "link", "set", veth, "master", "br0",
-           "up")
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        return address
-
-    def run(self, host: str, *argv: str) -> Proc:
-        """Start a process in `host`'s namespace; its JSON stdout lines are collected."""
-        err_path = self.base / f"{host}-{len(self.procs)}.log"
-        popen = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns(host), *argv], cwd=REPO,
-            stdout=subprocess.PIPE, stderr=open(err_path, "wb"), text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        proc = Proc(popen, err_path)
-        self.procs.append(proc)
-        return proc
-
-    def helper(self, host: str, *args: str) -> Proc:
-        return self.run(host, sys.executable, "-m", "tests.e2e.mdns_helper", *args)
-
-    def bramble(self, host: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["ip", "netns", "exec", self.ns(host), sys.executable, "-m",
-                               "bramble", *args], cwd=REPO, capture_output=True, text=True,
-                              timeout=TIMEOUT)
-
-
-@contextlib.contextmanager
-def netns_bed(base: Path) -> Iterator[Bed]:
-    tag = secrets.token_hex(3)
-    bed = Bed(tag, f"10.77.{secrets.randbelow(150) + 100}", base)
-    try:
-        sh("ip", "netns", "add", bed.ns("br"))
-        sh("ip", "netns", "exec", bed.ns("br"), "ip", "link", "add", "br0", "type", "bridge")
-        sh("ip", "netns", "exec", bed.ns("br"), "ip", "link", "set", "br0", "up")
-        yield bed
-    finally:
-        for proc in bed.procs:
-            stop(proc)
-        for host in [*bed.hosts, "br"]:
-            subprocess.run(["ip", "netns", "del", bed.ns(host)], capture_output=True)
-        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        assert f"bd{tag}-" not in left, f"namespaces left behind: {left}"
-
-
-def stop(proc: Proc) -> None:
-    if proc.popen.poll() is None:
-        proc.popen.send_signal(signal.SIGTERM)
-        try:
-            proc.popen.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.popen.wait()
-    if proc.popen.stdout is not None:
-        proc.popen.stdout.close()
 
 
 async def pump(proc: Proc) -> None:
