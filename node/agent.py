@@ -38,7 +38,12 @@ from . import imagegc, join, podnet
 from .events import EventRecorder
 from .netsetup import NetworkOptions, NodeNetwork, start_network
 from .podsource import PodSource
-from .runtime.podman import NetworkInUseError, PodmanRuntime, PodmanService
+from .runtime.podman import (
+    ContainerRuntimeError,
+    NetworkInUseError,
+    PodmanRuntime,
+    PodmanService,
+)
 from .runtime.types import (
     LABEL_CONTAINER_NAME,
     LABEL_MANAGED,
@@ -248,7 +253,19 @@ async def _adopt_and_collect(node: RunningNode) -> None:
     find their running containers); pods the API no longer has - deleted while this agent
     was down - are stopped and removed."""
     await node.source.synced.wait()
-    observed = await node.runtime.observe({LABEL_MANAGED: "true"})
+    delay = 1.0
+    while True:
+        try:
+            observed = await node.runtime.observe({LABEL_MANAGED: "true"})
+            break
+        except ContainerRuntimeError as err:
+            # Podman can fail a whole listing for one broken container (e.g. its netns
+            # file gone): keep running the pods that work and look again, rather than
+            # stopping the agent - a restart would meet the same listing.
+            log.error("cannot list this node's containers; trying again",
+                      extra={"error": str(err), "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
     for uid in observed:
         if uid not in node.source.pods:
             log.info("removing a pod deleted while the agent was away",

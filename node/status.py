@@ -163,6 +163,7 @@ class NodeStatusReporter:
         self._sent_annotations: dict[str, str] = {}
         self._last_report: float | None = None
         self._lease: Obj | None = None
+        self._renewed_at: float | None = None  # self._clock() of the last renewal
         self._master_host = urlsplit(client.server).hostname
 
     @property
@@ -200,10 +201,18 @@ class NodeStatusReporter:
         await self._every(every, self._renew_step)
 
     async def _renew_step(self) -> None:
-        if not await self._step("renew lease", self.renew_lease):
-            # The master may mark this node Unknown meanwhile: report in full as soon as
-            # it listens again, not up to a status period later.
+        renewed = await self._step("renew lease", self.renew_lease)
+        now = self._clock()
+        # A renewal that got through only after retries (a cable pulled for a few
+        # seconds) is as good as a missed one: the master may have marked this node
+        # Unknown meanwhile. Either way, report in full as soon as it listens again, not
+        # up to a status period later.
+        late = (self._renewed_at is not None
+                and now - self._renewed_at > 2 * self.intervals.lease_renew)
+        if not renewed or late:
             self._sent = None
+        if renewed:
+            self._renewed_at = now
 
     async def ensure_registered(self) -> None:
         """Register, retrying (capped back-off) until the master has the Node: the agent

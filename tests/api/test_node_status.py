@@ -310,3 +310,29 @@ async def test_rejected_credential_is_fatal(master: MasterHandle, tmp_path: Path
                                       intervals=FAST)
         with pytest.raises(Unauthorized):
             await asyncio.wait_for(reporter.run(), 10)
+
+
+async def test_a_late_lease_renewal_reports_the_whole_status_again(
+        master: MasterHandle, admin: Client, tmp_path: Path) -> None:
+    # A cable pulled for longer than the node grace: the master marks the node Unknown,
+    # and when the cable is back the first renewals get through. The status must follow
+    # at once, not when the (here: hour-long) status period ends.
+    now = [1000.0]
+    intervals = replace(FAST, status_report=3600, lease_renew=0.05)
+    async with await node_client(master, tmp_path, "pi1") as client:
+        reporter = NodeStatusReporter(client, "pi1", hostmod.LocalHost(tmp_path), "podman://4",
+                                      intervals=intervals, clock=lambda: now[0])
+        task = await running(reporter)
+        try:
+            await asyncio.wait_for(reporter.registered.wait(), 10)
+            await eventually(lambda: _with_condition(admin, "Ready", "True"))
+            await admin.request("PATCH", "/api/v1/nodes/pi1/status", json={"status": {
+                "conditions": [{"type": "Ready", "status": "Unknown",
+                                "reason": "NodeStatusUnknown",
+                                "message": "Kubelet stopped posting node status."}]}},
+                content_type="application/strategic-merge-patch+json")
+            assert await _with_condition(admin, "Ready", "Unknown")
+            now[0] += 60  # the next renewal comes a minute after the last
+            await eventually(lambda: _with_condition(admin, "Ready", "True"))
+        finally:
+            await stop(task)
