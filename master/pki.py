@@ -354,7 +354,9 @@ def _write_token_table(data_dir: Path, table: dict[str, Identity]) -> None:
 
 
 def _new_token() -> str:
-    return secrets.token_urlsafe(32)
+    # 256 bits as hex: people paste tokens into command lines and config files, and a
+    # urlsafe-base64 token starting with "-" reads as an option (`--token -x...`).
+    return secrets.token_hex(32)
 
 
 def _private_dir(path: Path) -> None:

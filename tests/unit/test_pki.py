@@ -208,6 +208,17 @@ def test_token_table_authenticates_by_hash(data_dir: Path) -> None:
     assert not pki.verify_token(creds.admin_token, creds.join_token)
 
 
+def test_tokens_are_safe_on_a_command_line(data_dir: Path) -> None:
+    # A urlsafe-base64 token began with "-" one time in 64, and `bramble node --token
+    # -abc...` then failed with "expected one argument" (found by the multi-host bed).
+    creds = pki.ensure_credentials(data_dir, HOSTS, ADDRS, PORT)
+    tokens = [creds.admin_token, creds.join_token, pki.rotate_join_token(data_dir)]
+    tokens += [pki.issue_token(data_dir, pki.Identity(f"system:node:pi{i}", ()))
+               for i in range(50)]
+    for token in tokens:
+        assert len(token) == 64 and set(token) <= set("0123456789abcdef"), token
+
+
 def test_node_tokens_share_the_table(data_dir: Path) -> None:
     creds = pki.ensure_credentials(data_dir, HOSTS, ADDRS, PORT)
     node = pki.Identity("system:node:pi2", ("system:nodes",))
