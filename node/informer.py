@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from bramble.client import Client, ClientError
@@ -67,25 +67,38 @@ class Informer:
         self.synced.set()
         return str((body.get("metadata") or {}).get("resourceVersion", ""))
 
+    def _event(self, kind: str, obj: Obj) -> None:
+        if kind == "DELETED":
+            self.objects.pop(key_of(obj), None)
+        else:
+            self.objects[key_of(obj)] = obj
+        self._dirty.set()
+
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                rv = await self._list()
-                delay = 0.5
-                params = {**self.params, "resourceVersion": rv, "allowWatchBookmarks": "true"}
-                async for kind, obj in self.client.watch(self.path, params):
-                    if kind == "BOOKMARK":
-                        continue
-                    if kind == "DELETED":
-                        self.objects.pop(key_of(obj), None)
-                    else:
-                        self.objects[key_of(obj)] = obj
-                    self._dirty.set()
-            except Expired:
-                continue  # list again at once
-            except (ClientError, StatusError, OSError) as err:
-                log.warning("watch interrupted; listing again",
-                            extra={"path": self.path, "error": str(err), "retry_in": delay})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max)
+        await list_and_watch(self.client, self.path, self.params, self._list, self._event,
+                             retry_max=self._retry_max)
+
+
+async def list_and_watch(client: Client, path: str, params: dict[str, str],
+                         list_: Callable[[], Awaitable[str]],
+                         on_event: Callable[[str, Obj], None], *,
+                         retry_max: float = 10.0) -> None:
+    """List (`list_` returns the list's resourceVersion), then hand every watch event but
+    bookmarks to `on_event(type, object)`; on "410 Expired" list again at once, on a
+    dropped stream or an unreachable master after a capped back-off. Runs until cancelled."""
+    delay = 0.5
+    while True:
+        try:
+            rv = await list_()
+            delay = 0.5
+            watch_params = {**params, "resourceVersion": rv, "allowWatchBookmarks": "true"}
+            async for kind, obj in client.watch(path, watch_params):
+                if kind != "BOOKMARK":
+                    on_event(kind, obj)
+        except Expired:
+            continue
+        except (ClientError, StatusError, OSError) as err:
+            log.warning("watch interrupted; listing again",
+                        extra={"path": path, "error": str(err), "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, retry_max)

@@ -9,14 +9,12 @@ stream was down are reported gone too, so nothing is missed across reconnects.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from bramble.client import Client, ClientError
-from bramble.kube.errors import Expired, StatusError
+from bramble.client import Client
 
-log = logging.getLogger(__name__)
+from .informer import list_and_watch
 
 Pod = dict[str, Any]
 OnChange = Callable[[str, Pod | None], None]
@@ -51,27 +49,15 @@ class PodSource:
         self.synced.set()
         return str(body.get("metadata", {}).get("resourceVersion", ""))
 
+    def _event(self, kind: str, pod: Pod) -> None:
+        uid = pod.get("metadata", {}).get("uid", "")
+        if kind == "DELETED":
+            if self.pods.pop(uid, None) is not None:
+                self.on_change(uid, None)
+        else:
+            self.pods[uid] = pod
+            self.on_change(uid, pod)
+
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                rv = await self._list()
-                delay = 0.5
-                params = {**self._params, "resourceVersion": rv, "allowWatchBookmarks": "true"}
-                async for kind, pod in self.client.watch("/api/v1/pods", params):
-                    if kind == "BOOKMARK":
-                        continue
-                    uid = pod.get("metadata", {}).get("uid", "")
-                    if kind == "DELETED":
-                        if self.pods.pop(uid, None) is not None:
-                            self.on_change(uid, None)
-                    else:
-                        self.pods[uid] = pod
-                        self.on_change(uid, pod)
-            except Expired:
-                continue  # list again at once
-            except (ClientError, StatusError, OSError) as err:
-                log.warning("pod watch interrupted; listing again",
-                            extra={"error": str(err), "retry_in": delay})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max)
+        await list_and_watch(self.client, "/api/v1/pods", self._params, self._list,
+                             self._event, retry_max=self._retry_max)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bramble.node.runtime.podman import PodmanRuntime  # noqa: E402
 from bramble.node.runtime.types import LABEL_POD_UID  # noqa: E402
-from tests.bench.bench_proxy import MSG, cpu_seconds, pct, status_kb  # noqa: E402
+from tests.bench.bench_proxy import cpu_seconds, print_latency, status_kb  # noqa: E402
 from tests.e2e.netbed import BedCluster, NetnsAgent, running_bed  # noqa: E402
 from tests.images import BUSYBOX_IMAGE  # noqa: E402
 
@@ -210,12 +210,7 @@ async def bench(cluster: BedCluster, args: argparse.Namespace, extra: list[Netns
 
         ld = await run("latency", backend_ip, echo)
         lp = await run("latency", ips[1], PORT)
-        print(f"latency, {args.requests} round trips of {MSG} B on one connection (ms):")
-        for name, values in (("direct", ld), ("ClusterIP", lp)):
-            print(f"  {name:10} p50 {pct(values, 0.5):.3f}  p99 {pct(values, 0.99):.3f}"
-                  f"  mean {statistics.fmean(values):.3f}")
-        print(f"  added by the proxy: p50 {pct(lp, 0.5) - pct(ld, 0.5):.3f} ms, "
-              f"p99 {pct(lp, 0.99) - pct(ld, 0.99):.3f} ms")
+        print_latency(ld, lp, args.requests)
 
         print(f"{args.conns} concurrent connections, all open at once, one round trip each:")
         for name, host, port in (("direct", backend_ip, echo), ("ClusterIP", ips[1], PORT)):

@@ -251,6 +251,15 @@ async def hold(host: str, port: int, count: int) -> tuple[int, int, float]:
     return sum(results), errors, elapsed
 
 
+def print_latency(direct: list[float], proxied: list[float], requests: int) -> None:
+    print(f"latency, {requests} round trips of {MSG} B on one connection (ms):")
+    for name, values in (("direct", direct), ("ClusterIP", proxied)):
+        print(f"  {name:10} p50 {pct(values, 0.5):.3f}  p99 {pct(values, 0.99):.3f}"
+              f"  mean {statistics.fmean(values):.3f}")
+    print(f"  added by the proxy: p50 {pct(proxied, 0.5) - pct(direct, 0.5):.3f} ms, "
+          f"p99 {pct(proxied, 0.99) - pct(direct, 0.99):.3f} ms")
+
+
 def measure_main(what: str, host: str, port: int, args: argparse.Namespace) -> None:
     """One measurement, printed as JSON (run inside the client's namespace)."""
     raise_nofile()
@@ -405,12 +414,7 @@ def main() -> None:
         ld = run("latency", topo.backend_ip, echo_port)
         lp = run("latency", echo_svc, PORT)
         assert isinstance(ld, list) and isinstance(lp, list)
-        print(f"latency, {args.requests} round trips of {MSG} B on one connection (ms):")
-        for name, values in (("direct", ld), ("ClusterIP", lp)):
-            print(f"  {name:10} p50 {pct(values, 0.5):.3f}  p99 {pct(values, 0.99):.3f}"
-                  f"  mean {statistics.fmean(values):.3f}")
-        print(f"  added by the proxy: p50 {pct(lp, 0.5) - pct(ld, 0.5):.3f} ms, "
-              f"p99 {pct(lp, 0.99) - pct(ld, 0.99):.3f} ms")
+        print_latency(ld, lp, args.requests)
 
         print(f"{args.conns} concurrent connections, all open at once, one round trip each:")
         for name, host, port in (("direct", topo.backend_ip, echo_port),

@@ -466,6 +466,18 @@ def _subnets(count: int) -> list[str]:
     return subnets
 
 
+async def stop_processes(master: MasterProcess, agents: Iterable[AgentProcess]) -> list[str]:
+    """Stop the agents (pods keep running), then the master, which must exit 0."""
+    for agent in agents:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await agent.stop()
+    try:
+        code = await master.stop()
+    except subprocess.TimeoutExpired:
+        return ["the master ignored SIGTERM"]
+    return [f"the master exited with {code}"] if code != 0 else []
+
+
 @contextlib.asynccontextmanager
 async def running_cluster(base: Path, nodes: int = 2, *,
                           controllers: Mapping[str, Any] | None = None,
@@ -487,15 +499,7 @@ async def running_cluster(base: Path, nodes: int = 2, *,
             await _first_start(cluster)
             yield cluster
     finally:
-        for agent in agents:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await agent.stop()
-        try:
-            code = await master.stop()
-            if code != 0:
-                problems.append(f"the master exited with {code}")
-        except subprocess.TimeoutExpired:
-            problems.append("the master ignored SIGTERM")
+        problems += await stop_processes(master, agents)
         for agent in agents:
             problems += await agent.teardown()
         if not problems:

@@ -60,6 +60,7 @@ from tests.e2e.cluster_fixtures import (
     AgentProcess,
     Cluster,
     MasterProcess,
+    stop_processes,
 )
 from tests.e2e.test_rollout_kubectl import Kubectl
 from tests.images import build_busybox_image
@@ -445,15 +446,7 @@ async def running_bed(base: Path, nodes: int = 3, *,
                 await _join_and_push(cluster)
                 yield cluster
         finally:
-            for agent in agents:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    await agent.stop()
-            try:
-                code = await master.stop()
-                if code != 0:
-                    problems.append(f"the master exited with {code}")
-            except subprocess.TimeoutExpired:
-                problems.append("the master ignored SIGTERM")
+            problems += await stop_processes(master, agents)
             # Every node emptied before any is cleaned: a cleanup must not take away
             # what another node's Podman still has to tear down.
             for agent in agents:

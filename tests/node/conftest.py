@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +69,19 @@ def free_subnet(second_octets: range = range(200, 251)) -> str:
         if not any(net.overlaps(u) for u in used):
             return str(net)
     raise RuntimeError("no free /24 for a test network")
+
+
+async def holds_soon(check: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Poll until `check()` holds (sockets and flows close on their own, a moment later);
+    `within` bounds a hang, it is not a speed expectation."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if check():
+                    return
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
 
 
 def short_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:

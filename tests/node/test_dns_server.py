@@ -22,6 +22,7 @@ import dns.rrset
 import pytest
 
 from bramble.node.dns import ClusterDNS, DNSOptions
+from tests.node.conftest import holds_soon
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 
@@ -45,14 +46,7 @@ ENDPOINTS = [
 
 
 async def eventually(check: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                if check():
-                    return
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
+    await holds_soon(check, what, TIMEOUT)
 
 
 def bind_pair(ip: str = LOOPBACK) -> tuple[socket.socket, socket.socket]:

@@ -20,6 +20,7 @@ import pytest
 from bramble.node.proxy import Proxier, ProxyOptions
 from bramble.node.proxy.rules import Listener
 from bramble.node.proxy.tcp import Pool
+from tests.node.conftest import holds_soon
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 
@@ -47,15 +48,7 @@ def dead_port() -> int:
 
 
 async def eventually(check: Callable[[], bool], what: str) -> None:
-    """Poll until `check()` holds (relays and flows close on their own, a moment later)."""
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                if check():
-                    return
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
+    await holds_soon(check, what, TIMEOUT)
 
 
 def service(name: str, cluster_ip: str, port: int, *, protocol: str = "TCP",
