@@ -221,7 +221,11 @@ async def start(config: NodeConfig, stack: AsyncExitStack) -> RunningNode:
     stack.push_async_callback(syncer.close)
     workers = PodWorkers(syncer.sync)
     stack.push_async_callback(workers.stop)
-    source = PodSource(client, name, workers.update)
+    def on_pod(uid: str, pod: dict[str, Any] | None) -> None:
+        syncer.hurry(uid, pod)  # a force delete cuts a running grace period short
+        workers.update(uid, pod)
+
+    source = PodSource(client, name, on_pod)
     # --- node server (node/server.py): serve now, register with the master in serve() ---
     server = NodeServer(runtime, data_dir / "server", name, bind=config.server_bind,
                         port=config.server_port, advertise=host_ip)

@@ -77,11 +77,54 @@ class PodSyncer:
         self.allow_privileged = allow_privileged
         self.backoff = Backoff()
         self._state: dict[str, _PodState] = {}
+        # Containers being stopped with a grace period, by pod uid: a force delete
+        # arriving meanwhile kills them at once (see `hurry`).
+        self._stopping: dict[str, set[str]] = {}
+        self._kills: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
+        for task in self._kills:
+            task.cancel()
+        await asyncio.gather(*self._kills, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
+
+    def hurry(self, uid: str, pod: Pod | None) -> None:
+        """A newer state of the pod arrived (None: gone from the API). If it was force
+        deleted (gone, or a grace period of 0) while its containers are still being
+        stopped with the longer grace, kill them now - as the kubelet honours a shorter
+        grace period given later. Never blocks: the worker is busy in that stop."""
+        stopping = self._stopping.get(uid)
+        if not stopping:
+            return
+        grace = None if pod is None else (pod.get("metadata") or {}).get(
+            "deletionGracePeriodSeconds")
+        if pod is not None and grace != 0:
+            return
+        for container_id in list(stopping):
+            task = asyncio.create_task(self._kill_now(uid, container_id),
+                                       name=f"force-kill-{container_id[:12]}")
+            self._kills.add(task)
+            task.add_done_callback(self._kills.discard)
+
+    async def _stop(self, uid: str, container_id: str, grace: int) -> None:
+        """Stop with a grace period, known to `hurry` while it lasts."""
+        self._stopping.setdefault(uid, set()).add(container_id)
+        try:
+            await self.runtime.stop(container_id, timeout=grace)
+        finally:
+            stopping = self._stopping.get(uid, set())
+            stopping.discard(container_id)
+            if not stopping:
+                self._stopping.pop(uid, None)
+
+    async def _kill_now(self, uid: str, container_id: str) -> None:
+        try:
+            await self.runtime.kill(container_id)
+        except ContainerRuntimeError as err:  # exited meanwhile: nothing to kill
+            log.debug("force kill found nothing to kill", extra={
+                "pod_uid": uid, "container": container_id, "error": str(err)})
 
     def _event(self, pod: Pod, type_: str, reason: str, message: str,
                container: str = "") -> None:
@@ -146,7 +189,8 @@ class PodSyncer:
                 if isinstance(step, act.KillContainer):
                     self._event(pod, NORMAL, "Killing",
                                 step.message or f"Stopping container {step.name}", step.name)
-                    await self.runtime.stop(step.container_id, timeout=max(step.grace_period, 0))
+                    await self._stop(pod["metadata"].get("uid", ""), step.container_id,
+                                     max(step.grace_period, 0))
                 elif isinstance(step, act.StopSandbox):
                     # A finished pod: stop, but keep its exited containers - their status
                     # and logs - until the pod is deleted.
@@ -336,7 +380,7 @@ class PodSyncer:
             # nobody waits for a graceful end any more; the kubelet's minimum applies.
             grace = MIN_GRACE_SECONDS
         running = [c for c in observed.containers if c.state == "running"]
-        await asyncio.gather(*(self.runtime.stop(c.id, timeout=grace) for c in running),
+        await asyncio.gather(*(self._stop(uid, c.id, grace) for c in running),
                              return_exceptions=True)
         if observed.sandbox is not None:
             await self.runtime.remove_sandbox(observed.sandbox.id)

@@ -522,6 +522,34 @@ async def test_force_delete_does_not_wait_the_spec_grace_period(agent: AgentNode
         kill_if_still(pid, script)
 
 
+async def test_force_delete_cuts_a_graceful_termination_short(agent: AgentNode,
+                                                              pods: Pods) -> None:
+    # `kubectl delete pod` (grace 30), then `kubectl delete pod --force --grace-period=0`
+    # while the first is still waiting: the kubelet honours the shorter grace period.
+    script = "sleep 3600"  # sh as PID 1 ignores SIGTERM: only SIGKILL ends it
+    created = await pods.create(manifest("hurried", container(script),
+                                         terminationGracePeriodSeconds=30))
+    uid = created["metadata"]["uid"]
+    pod = await pods.wait("hurried", "Running", running_and_ready)
+    pid = await main_pid(agent, container_id(pod))
+    await agent.api.request("DELETE", pod_path("hurried"))
+    try:
+        cid = container_id(pod)
+        await until("the agent stopping the container", lambda: _stopping(agent, cid))
+        await agent.api.request("DELETE", pod_path("hurried"),
+                                json={"gracePeriodSeconds": 0})
+        # Far below the 30 s the first deletion granted.
+        await until("the force-deleted pod gone from Podman", lambda: pods.gone_from_node(uid),
+                    within=8)
+    finally:
+        kill_if_still(pid, script)
+
+
+async def _stopping(agent: AgentNode, cid: str) -> bool:
+    """Podman's own word that a stop is under way (SIGTERM sent, grace running)."""
+    return (await agent.runtime.inspect(cid))["State"]["Status"] == "stopping"
+
+
 async def test_missing_config_map_is_create_container_config_error(
         agent: AgentNode, pods: Pods, monkeypatch: pytest.MonkeyPatch) -> None:
     # The agent retries a pod it could not configure at its next resync (REFRESH_SECONDS).
