@@ -22,19 +22,31 @@ log = logging.getLogger("bramble.up")
 
 
 async def serve(master: MasterConfig, node: NodeConfig,
-                shutdown: asyncio.Event | None = None) -> None:
+                shutdown: asyncio.Event | None = None,
+                started: asyncio.Future[Running] | None = None) -> None:
+    """Run both until `shutdown`; `started` gets the master's Running once the node is up
+    too (systemd's READY=1)."""
     shutdown = shutdown or asyncio.Event()
     master_stop, node_stop = asyncio.Event(), asyncio.Event()
-    started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-    master_task = asyncio.create_task(serve_master(master, master_stop, started),
+    master_started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
+    master_task = asyncio.create_task(serve_master(master, master_stop, master_started),
                                       name="master")
-    done, _ = await asyncio.wait({master_task, started}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({master_task, master_started},
+                                 return_when=asyncio.FIRST_COMPLETED)
     if master_task in done:
         master_task.result()  # the master failed to start: its error, as is
         return
-    running = started.result()
+    running = master_started.result()
     node = replace(node, master=running.url, token=running.credentials.join_token)
-    node_task = asyncio.create_task(serve_node(node, node_stop), name="node")
+    node_started: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+    def node_up(future: asyncio.Future[object]) -> None:
+        if (started is not None and not started.done() and not future.cancelled()
+                and future.exception() is None):
+            started.set_result(running)
+
+    node_started.add_done_callback(node_up)
+    node_task = asyncio.create_task(serve_node(node, node_stop, node_started), name="node")
     log.info("bramble is up", extra={"api": running.url,
                                      "kubeconfig": str(running.credentials.kubeconfig_path),
                                      "node": node.node_name})
@@ -52,5 +64,5 @@ async def serve(master: MasterConfig, node: NodeConfig,
 
 
 def run(master: MasterConfig, node: NodeConfig) -> int:
-    run_until_signal(lambda shutdown: serve(master, node, shutdown))
+    run_until_signal(lambda shutdown, started: serve(master, node, shutdown, started))
     return 0

@@ -265,7 +265,7 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
 def run(config: MasterConfig) -> int:
     """Blocking entry point for `bramble master`: serve until SIGTERM or SIGINT."""
     try:
-        run_until_signal(lambda shutdown: serve(config, shutdown))
+        run_until_signal(lambda shutdown, started: serve(config, shutdown, started))
     except pki.PKIError as err:  # pragma: no cover - exercised via the CLI
         log.error(str(err))
         return 1

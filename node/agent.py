@@ -326,5 +326,5 @@ async def serve(config: NodeConfig, shutdown: asyncio.Event | None = None,
 
 def run(config: NodeConfig) -> int:
     """Blocking entry point for `bramble node`: serve until SIGTERM or SIGINT."""
-    run_until_signal(lambda shutdown: serve(config, shutdown))
+    run_until_signal(lambda shutdown, started: serve(config, shutdown, started))
     return 0
