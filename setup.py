@@ -11,6 +11,8 @@ ROOTS = {
     "bramble": "bramble",
     "bramble.master": "master",
     "bramble.node": "node",
+    "bramble.image": "image",
+    "bramble.systemd": "systemd",
 }
 
 packages: list[str] = []
@@ -20,4 +22,6 @@ for package, folder in ROOTS.items():
     packages.append(package)
     packages += [f"{package}.{sub}" for sub in find_packages(folder)]
 
-setup(packages=packages, package_dir=package_dir, package_data={"bramble.master": ["py.typed"]})
+# The units travel as package data: `bramble image build` copies them into images.
+setup(packages=packages, package_dir=package_dir,
+      package_data={"bramble.master": ["py.typed"], "bramble.systemd": ["*.service"]})

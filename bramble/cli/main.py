@@ -246,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")
 
+    from bramble.image.cli import add_parser as add_image_parser  # stdlib-light
+
+    add_image_parser(sub)
+
     p = sub.add_parser("version", parents=[client_global],
                        help="print the client's and the server's versions")
     p.add_argument("--client", action="store_true", help="only the client's version")
@@ -268,6 +272,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _run_node(args)
         if args.command == "doctor":
             return _run_doctor(args)
+        if args.command == "image":
+            from bramble.image.cli import run as run_image
+
+            return run_image(args)
         return _run_client(args)
     except KeyboardInterrupt:
         return 130
@@ -290,7 +298,8 @@ def user_message(err: BaseException) -> str | None:
         return f"Error from server ({err.reason}): {err.message}"
     names = {cls.__name__ for cls in type(err).__mro__}
     if names & {"ClientError", "KubeconfigError", "ManifestError", "UnknownResource",
-                "UsageError", "PKIError", "ContainerRuntimeError", "JoinError", "VolumeError"}:
+                "UsageError", "PKIError", "ContainerRuntimeError", "JoinError", "VolumeError",
+                "ImageError", "SettingsError"}:
         return f"error: {err}"
     if isinstance(err, OSError):
         where = f" ({err.filename})" if getattr(err, "filename", None) else ""

@@ -1,0 +1,202 @@
+"""`bramble image build`: a flashable image from a Raspberry Pi OS Lite (or Debian arm64)
+image, edited in place in a copy - no loop mounts, no root (image/disk.py).
+
+Steps: copy (or unxz) the base into OUTPUT.partial; find the FAT boot and ext4 root
+partitions by content; grow the root when the payload does not fit; write into the root
+the wheels, the units, their enable links and the first-boot script (owner root, modes
+set explicitly: debugfs would copy the builder's uid); write bramble.toml (and `ssh`
+when a key is given) to the boot partition and add the memory cgroup to cmdline.txt
+(saving the extra reboot first boot would otherwise need). Only a complete image is
+renamed to OUTPUT: any error removes the partial file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from bramble.image import disk
+from bramble.image.disk import ImageError
+from bramble.image.settings import Settings, render, validate
+
+log = logging.getLogger(__name__)
+
+UNIT_DIR = "/etc/systemd/system"
+WANTS = f"{UNIT_DIR}/multi-user.target.wants"
+UNITS = ("bramble-firstboot.service", "bramble-master.service", "bramble-node.service",
+         "bramble-up.service")
+FIRSTBOOT = "/usr/lib/bramble/firstboot"
+WHEELS = "/usr/lib/bramble/wheels"
+MEMORY_CGROUP = ("cgroup_enable=memory", "cgroup_memory=1")
+DEFAULT_PYTHON = "3.11"  # Raspberry Pi OS Bookworm and Debian 12
+# Room the root keeps free after the payload: the venv (about twice the wheels), and
+# apt installing Podman.
+HEADROOM = 400 << 20
+
+
+@dataclass(frozen=True)
+class Request:
+    base: Path
+    output: Path
+    settings: Settings
+    wheels: Path | None = None  # a directory of ready wheels (tests, offline builds)
+    headroom: int = HEADROOM  # free room the root keeps after the payload
+
+
+# Collects the wheels into a directory for a Python version (wheels.collect normally).
+WheelSource = Callable[[Path, str], list[Path]]
+
+
+@dataclass(frozen=True)
+class Injected:
+    path: str
+    mode: int
+    kind: str = "file"  # file | dir | symlink
+    target: str = ""
+
+
+def build(req: Request, collect: WheelSource | None = None) -> list[Injected]:
+    """Build the image; returns what was written into the root filesystem."""
+    validate(req.settings)
+    disk.require_tools(["sfdisk", "mcopy", "mtype", "debugfs", "dumpe2fs", "resize2fs"]
+                       + (["xz"] if req.base.suffix == ".xz" else []))
+    if not req.base.is_file():
+        raise ImageError(f"{req.base}: no such file")
+    if req.output.resolve() == req.base.resolve():
+        raise ImageError("the output must not be the base image")
+    req.output.parent.mkdir(parents=True, exist_ok=True)
+    partial = req.output.with_name(req.output.name + ".partial")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bramble-image-") as tmp:
+            injected = _build(req, partial, Path(tmp), collect)
+        partial.replace(req.output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return injected
+
+
+def _build(req: Request, out: Path, tmp: Path, collect: WheelSource | None) -> list[Injected]:
+    _copy_base(req.base, out)
+    parts = disk.partitions(out)
+    boot, root = disk.find_boot_and_root(out, parts)
+    ext4 = disk.Ext4(out, root)
+    fat = disk.Fat(out, boot)
+
+    wheels_dir = tmp / "wheels"
+    wheels_dir.mkdir()
+    if req.wheels is not None:
+        wheels = sorted(req.wheels.glob("*.whl"))
+        for w in wheels:
+            shutil.copy2(w, wheels_dir / w.name)
+    else:
+        if collect is None:
+            from bramble.image.wheels import collect as collect_default
+            collect = collect_default
+        version = python_version(ext4) or DEFAULT_PYTHON
+        wheels = collect(wheels_dir, version)
+    wheels = sorted(wheels_dir.glob("*.whl"))
+    if not any(w.name.startswith("bramble-") for w in wheels):
+        raise ImageError("no bramble-*.whl among the wheels to carry")
+
+    files = _root_files(tmp, wheels)
+    need = sum(p.stat().st_size for p, _, _ in files) + req.headroom
+    free = ext4.free_bytes()
+    if free < need:
+        log.info("growing the root partition", extra={"free": free, "need": need})
+        # Plus the inode tables and group descriptors the new block groups bring.
+        root = disk.grow_last_partition(out, root, parts, (need - free) * 21 // 20 + (16 << 20))
+        ext4 = disk.Ext4(out, root)
+
+    injected = _write_root(ext4, tmp, files, req.settings.role)
+    _write_boot(fat, tmp, req.settings)
+    return injected
+
+
+def _copy_base(base: Path, out: Path) -> None:
+    if base.suffix == ".xz":
+        with out.open("wb") as f:
+            proc = subprocess.run(["xz", "-dc", str(base)], stdout=f,
+                                       stderr=subprocess.PIPE, check=False)
+        if proc.returncode != 0:
+            raise ImageError(f"{base}: cannot decompress: {proc.stderr.decode().strip()}")
+    else:
+        shutil.copyfile(base, out)
+
+
+def python_version(ext4: disk.Ext4) -> str | None:
+    """The newest python3.N in the image's /usr/lib: the wheels must match it."""
+    names = ext4.listdir("/usr/lib") or {}
+    versions = [tuple(map(int, m.groups())) for n in names
+                if (m := re.fullmatch(r"python(3)\.(\d+)", n))]
+    return ".".join(map(str, max(versions))) if versions else None
+
+
+def _root_files(tmp: Path, wheels: list[Path]) -> list[tuple[Path, str, int]]:
+    """(local file, path in the image, mode) for everything written into the root."""
+    units = resources.files("bramble.systemd")
+    files = []
+    for name in UNITS:
+        local = tmp / name
+        local.write_text(units.joinpath(name).read_text())
+        files.append((local, f"{UNIT_DIR}/{name}", 0o644))
+    firstboot = tmp / "firstboot"
+    firstboot.write_text(resources.files("bramble.image").joinpath("firstboot.py").read_text())
+    files.append((firstboot, FIRSTBOOT, 0o755))
+    files += [(w, f"{WHEELS}/{w.name}", 0o644) for w in wheels]
+    return files
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _write_root(ext4: disk.Ext4, tmp: Path, files: list[tuple[Path, str, int]],
+                role: str) -> list[Injected]:
+    cmds: list[str] = []
+    injected: list[Injected] = []
+    dirs: list[str] = []
+    for _, dest, _ in files:
+        dirs += [d for d in [*_parents(dest), WANTS] if d not in dirs]
+    for d in dirs:
+        # mkdir of an existing directory only complains (filtered in disk.Ext4); the
+        # ones this build creates get root's owner and mode 0755.
+        cmds.append(f"mkdir {d}")
+    existing = {d: ext4.listdir(d) is not None for d in dirs}
+    for d in dirs:
+        if not existing[d]:
+            cmds += [f"sif {d} uid 0", f"sif {d} gid 0", f"sif {d} mode 040755"]
+            injected.append(Injected(d, 0o755, "dir"))
+    for local, dest, mode in files:
+        # debugfs `write` refuses to replace: a rebuild over a bramble image replaces.
+        cmds += [f"rm {dest}", f'write "{local}" {dest}', f"sif {dest} uid 0",
+                 f"sif {dest} gid 0", f"sif {dest} mode 0{0o100000 | mode:o}"]
+        injected.append(Injected(dest, mode))
+    for unit in ("bramble-firstboot.service", f"bramble-{role}.service"):
+        link = f"{WANTS}/{unit}"
+        cmds += [f"rm {link}", f"symlink {link} {UNIT_DIR}/{unit}"]
+        injected.append(Injected(link, 0o777, "symlink", f"{UNIT_DIR}/{unit}"))
+    ext4.commands(cmds, tmp)
+    return injected
+
+
+def _write_boot(fat: disk.Fat, tmp: Path, s: Settings) -> None:
+    boot = tmp / "boot"
+    boot.mkdir()
+    cmdline = fat.read("cmdline.txt")
+    if cmdline is not None:
+        tokens = cmdline.decode().split()
+        if not all(t in tokens for t in MEMORY_CGROUP):
+            tokens += [t for t in MEMORY_CGROUP if t not in tokens]
+            fat.write("cmdline.txt", (" ".join(tokens) + "\n").encode(), boot)
+    fat.write("bramble.toml", render(s).encode(), boot)
+    if s.ssh_key:
+        fat.write("ssh", b"", boot)  # Raspberry Pi OS's sshswitch turns SSH on

@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""bramble's first boot on a Pi: /usr/lib/bramble/firstboot, run by bramble-firstboot.service.
+
+Standard library only (it runs before bramble is installed) and Python 3.11+ (tomllib:
+Raspberry Pi OS Bookworm and Debian 12 have 3.11). It reads bramble.toml from the boot
+partition and makes the Pi what the file says. Invariants:
+- every step is idempotent, so a rerun (rm the marker, reboot) is safe, and a failed run
+  (no network for apt) is simply retried at the next boot: the marker
+  /var/lib/bramble/firstboot.done is written only when everything succeeded;
+- nothing depends on a PARTUUID or the disk id (Raspberry Pi OS's own first boot changes
+  them) and Raspberry Pi OS's own init is never touched: cmdline.txt only gains tokens;
+- all paths hang off `root` and all commands go through `run`, so tests drive it on a
+  scratch directory with a recording runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+MARKER = "var/lib/bramble/firstboot.done"
+WHEELS = "usr/lib/bramble/wheels"
+VENV = "opt/bramble/venv"
+ENV_FILE = "etc/bramble/bramble.env"
+UNITS = {"master": "bramble-master.service", "node": "bramble-node.service",
+         "up": "bramble-up.service"}
+MEMORY_CGROUP = ("cgroup_enable=memory", "cgroup_memory=1")
+
+Runner = Callable[[Sequence[str], bytes | None], int]
+
+
+class FirstBootError(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"bramble-firstboot: {message}", flush=True)
+
+
+def run_command(argv: Sequence[str], stdin: bytes | None = None) -> int:
+    say("running " + " ".join(argv))
+    return subprocess.run(list(argv), input=stdin, check=False).returncode
+
+
+def boot_dir(root: Path) -> Path:
+    # /boot/firmware since Bookworm; /boot on older releases and plain Debian.
+    for sub in ("boot/firmware", "boot"):
+        if (root / sub / "bramble.toml").is_file():
+            return root / sub
+    raise FirstBootError("no bramble.toml in /boot/firmware or /boot")
+
+
+def load_settings(path: Path) -> dict[str, str]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise FirstBootError(f"{path}: {err}") from err
+    wifi, ssh = raw.get("wifi") or {}, raw.get("ssh") or {}
+    s = {"role": raw.get("role", ""), "cluster": raw.get("cluster") or "bramble",
+         "token": raw.get("token", ""), "hostname": raw.get("hostname", ""),
+         "wifi_ssid": wifi.get("ssid", ""), "wifi_psk": wifi.get("psk", ""),
+         "wifi_country": wifi.get("country", ""), "ssh_key": ssh.get("authorized_key", "")}
+    if not all(isinstance(v, str) for v in s.values()):
+        raise FirstBootError(f"{path}: every setting is a quoted string")
+    # The same rules as bramble's image/settings.py (this script cannot import it).
+    if s["role"] not in UNITS:
+        raise FirstBootError(f"{path}: role must be one of {', '.join(UNITS)}")
+    if not re.fullmatch(r"[0-9a-f]{64}", s["token"]):
+        raise FirstBootError(f"{path}: token must be 64 hex digits")
+    for key in ("hostname", "cluster"):
+        if s[key] and not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", s[key]):
+            raise FirstBootError(f"{path}: {key} {s[key]!r} is not a hostname label")
+    if any(ord(c) < 32 for v in s.values() for c in v):
+        raise FirstBootError(f"{path}: a setting contains a control character")
+    return s
+
+
+def memory_cgroup(root: Path, boot: Path) -> bool:
+    """Enable the memory cgroup in cmdline.txt if the kernel runs without it; True when a
+    reboot is needed for that."""
+    controllers = root / "sys/fs/cgroup/cgroup.controllers"
+    if controllers.is_file() and "memory" in controllers.read_text().split():
+        return False
+    cgroups = root / "proc/cgroups"
+    if cgroups.is_file() and re.search(r"^memory\s+\d+\s+\d+\s+1$", cgroups.read_text(), re.M):
+        return False
+    cmdline = boot / "cmdline.txt"
+    if not cmdline.is_file():
+        say("warning: no cmdline.txt; enable the memory cgroup in the boot loader yourself")
+        return False
+    tokens = cmdline.read_text().split()
+    if all(t in tokens for t in MEMORY_CGROUP):
+        say("warning: the memory cgroup is asked for in cmdline.txt but the kernel has none")
+        return False
+    # One line, all other tokens (root=, init=, PARTUUIDs) kept as they are.
+    tokens += [t for t in MEMORY_CGROUP if t not in tokens]
+    _atomic(cmdline, " ".join(tokens) + "\n")
+    say("enabled the memory cgroup in cmdline.txt: one more reboot")
+    return True
+
+
+def serial_number(root: Path) -> str:
+    for path in (root / "proc/device-tree/serial-number", root / "sys/firmware/devicetree/"
+                 "base/serial-number"):
+        if path.is_file():
+            serial = path.read_bytes().strip(b"\0\n ").decode(errors="ignore")
+            if serial:
+                return serial.lower()[-8:]
+    cpuinfo = root / "proc/cpuinfo"
+    if cpuinfo.is_file():
+        m = re.search(r"^Serial\s*:\s*([0-9a-fA-F]+)", cpuinfo.read_text(), re.M)
+        if m:
+            return m.group(1).lower()[-8:]
+    machine_id = root / "etc/machine-id"
+    if machine_id.is_file() and machine_id.read_text().strip():
+        return machine_id.read_text().strip()[:8]
+    raise FirstBootError("no serial number and no machine id to name this Pi after")
+
+
+def hostname(root: Path, s: dict[str, str], run: Runner) -> str:
+    name = s["hostname"] or f"{s['cluster']}-{serial_number(root)}"
+    _atomic(root / "etc/hostname", name + "\n")
+    hosts = root / "etc/hosts"
+    lines = hosts.read_text().splitlines() if hosts.is_file() else [
+        "127.0.0.1\tlocalhost", "::1\t\tlocalhost ip6-localhost ip6-loopback"]
+    lines = [line for line in lines if not line.startswith("127.0.1.1")]
+    lines.append(f"127.0.1.1\t{name}")
+    _atomic(hosts, "\n".join(lines) + "\n")
+    run(["hostname", name], None)
+    return name
+
+
+def wifi(root: Path, s: dict[str, str], run: Runner) -> None:
+    if not s["wifi_ssid"]:
+        return
+    if s["wifi_country"]:
+        if run(["raspi-config", "nonint", "do_wifi_country", s["wifi_country"]], None) != 0:
+            run(["iw", "reg", "set", s["wifi_country"]], None)
+    run(["rfkill", "unblock", "wifi"], None)
+    if (root / "etc/NetworkManager").is_dir():
+        uid = uuid.uuid5(uuid.NAMESPACE_URL, "bramble-wifi:" + s["wifi_ssid"])
+        security = (f"\n[wifi-security]\nkey-mgmt=wpa-psk\npsk={s['wifi_psk']}\n"
+                    if s["wifi_psk"] else "\n")
+        conf = (f"[connection]\nid=bramble-wifi\nuuid={uid}\ntype=wifi\nautoconnect=true\n\n"
+                f"[wifi]\nmode=infrastructure\nssid={s['wifi_ssid']}\n{security}\n"
+                f"[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n")
+        path = root / "etc/NetworkManager/system-connections/bramble-wifi.nmconnection"
+        _atomic(path, conf, mode=0o600)
+        run(["nmcli", "connection", "reload"], None)
+        run(["nmcli", "connection", "up", "bramble-wifi"], None)
+        return
+    network = (f'network={{\n\tssid="{s["wifi_ssid"]}"\n'
+               + (f'\tpsk="{s["wifi_psk"]}"\n' if s["wifi_psk"] else "\tkey_mgmt=NONE\n") + "}\n")
+    conf = ("ctrl_interface=DIR=/var/run/wpa_supplicant GROUP=netdev\nupdate_config=1\n"
+            f"country={s['wifi_country']}\n\n{network}")
+    _atomic(root / "etc/wpa_supplicant/wpa_supplicant.conf", conf, mode=0o600)
+
+
+def ssh(root: Path, s: dict[str, str], run: Runner) -> None:
+    if not s["ssh_key"]:
+        return
+    keys = root / "root/.ssh/authorized_keys"
+    keys.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    present = keys.read_text().splitlines() if keys.is_file() else []
+    if s["ssh_key"] not in present:
+        _atomic(keys, "\n".join([*present, s["ssh_key"]]) + "\n", mode=0o600)
+    run(["systemctl", "enable", "--now", "ssh.service"], None)
+
+
+def packages(root: Path, run: Runner) -> None:
+    missing = []
+    if not any((root / d / "podman").exists() for d in ("usr/bin", "usr/local/bin")):
+        missing.append("podman")
+    if run(["python3", "-c", "import ensurepip, venv"], None) != 0:
+        missing.append("python3-venv")
+    if not missing:
+        return
+    env_prefix = ["env", "DEBIAN_FRONTEND=noninteractive"]
+    if (run([*env_prefix, "apt-get", "update"], None) != 0
+            or run([*env_prefix, "apt-get", "install", "-y", *missing], None) != 0):
+        raise FirstBootError(f"cannot install {' '.join(missing)} (no network?); "
+                             f"trying again at the next boot")
+
+
+def install_bramble(root: Path, run: Runner) -> None:
+    venv, wheels = root / VENV, root / WHEELS
+    if not (venv / "bin/python").exists() and run(["python3", "-m", "venv", str(venv)], None):
+        raise FirstBootError("cannot make the venv " + str(venv))
+    if run([str(venv / "bin/pip"), "install", "--no-index", "--find-links", str(wheels),
+            "--upgrade", "bramble"], None):
+        raise FirstBootError("cannot install bramble from " + str(wheels))
+
+
+def role_setup(root: Path, s: dict[str, str], run: Runner) -> None:
+    role = s["role"]
+    env = ""
+    if role == "node":
+        env = f"BRAMBLE_NODE_ARGS=--token {s['token']}\n"
+    _atomic(root / ENV_FILE, "# Written by bramble-firstboot from bramble.toml\n" + env,
+            mode=0o600)
+    if role in ("master", "up"):
+        # The master's own join token becomes the one in bramble.toml, so node cards
+        # built with the same token join it (the token goes through stdin, not argv).
+        if run([str(root / VENV / "bin/python"), "-m", "bramble.image.seed",
+                str(root / "var/lib/bramble/master")], s["token"].encode()):
+            raise FirstBootError("cannot set the master's join token")
+    for other, unit in UNITS.items():
+        if other != role:
+            run(["systemctl", "disable", unit], None)
+    if run(["systemctl", "enable", UNITS[role]], None):
+        raise FirstBootError(f"cannot enable {UNITS[role]}")
+
+
+def main(argv: Sequence[str] | None = None, run: Runner = run_command) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests only
+    args = parser.parse_args(argv)
+    root = Path(args.root)
+    try:
+        boot = boot_dir(root)
+        s = load_settings(boot / "bramble.toml")
+        reboot = memory_cgroup(root, boot)
+        name = hostname(root, s, run)
+        wifi(root, s, run)
+        ssh(root, s, run)
+        packages(root, run)
+        install_bramble(root, run)
+        role_setup(root, s, run)
+    except FirstBootError as err:
+        say(f"error: {err}")
+        return 1
+    _atomic(root / MARKER, time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
+    say(f"done: {name} is a bramble {s['role']}")
+    if reboot:
+        run(["systemctl", "reboot", "--no-block"], None)
+    else:
+        run(["systemctl", "start", "--no-block", UNITS[s["role"]]], None)
+    return 0
+
+
+def _atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
