@@ -24,4 +24,5 @@ for package, folder in ROOTS.items():
 
 # The units travel as package data: `bramble image build` copies them into images.
 setup(packages=packages, package_dir=package_dir,
-      package_data={"bramble.master": ["py.typed"], "bramble.systemd": ["*.service"]})
+      package_data={"bramble.master": ["py.typed", "web/static/*"],
+                    "bramble.systemd": ["*.service"]})

@@ -41,6 +41,7 @@ from .controllers.namespace import NamespaceController
 from .discovery import SeenNodes
 from .metrics import Registry as MetricsRegistry
 from .store import Store, TinyDBBackend
+from .web import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class MasterConfig:
     mdns_loopback: bool = False  # tests only: also advertise on loopback
     # Where Services' cluster IPs come from (master/api/allocation.py); k3s' default.
     service_cidr: str = DEFAULT_SERVICE_CIDR
+    # The status page's view without a login (never its actions nor logs); off by default.
+    dashboard_read_only_public: bool = False
 
 
 @dataclass
@@ -191,8 +194,14 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
     await _ensure_namespaces(api)
 
     seen = SeenNodes() if config.mdns else None
+    loopback_only = config.bind.startswith("127.") or config.bind in ("::1", "localhost")
     app = build_app(api, _authenticator(data_dir), metrics, config.settings,
-                    join=nodeapi.JoinSettings(data_dir, creds.ca_pem, creds.join_token, seen))
+                    join=nodeapi.JoinSettings(data_dir, creds.ca_pem, creds.join_token, seen),
+                    web_settings=WebSettings(
+                        read_only_public=config.dashboard_read_only_public,
+                        # Login links for phones name a LAN address, unless the master
+                        # listens on loopback only (tests).
+                        addresses=() if loopback_only else tuple(addresses)))
     runner = web.AppRunner(app, shutdown_timeout=config.shutdown_timeout, access_log=None,
                            handle_signals=False)
     await runner.setup()

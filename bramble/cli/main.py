@@ -64,6 +64,9 @@ def _master_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eviction-delay", type=int, default=None, metavar="SECONDS",
                    help="then its pods are replaced elsewhere this much later, unless they "
                         "tolerate it themselves (default 3)")
+    p.add_argument("--dashboard-read-only-public", action="store_true",
+                   help="show the status page's view (not its actions nor logs) without a "
+                        "login to anyone who can reach the master")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")
 
@@ -239,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("rotate", parents=[client_global],
                        help="replace the join token (joined nodes keep their credentials)")
 
+    p = sub.add_parser("dashboard", parents=[client_global],
+                       help="print a one-time login link to the status page, with a QR "
+                            "code for a phone")
+    p.add_argument("--no-qr", action="store_true", help="print only the link")
+
     p = sub.add_parser("doctor", help="check this machine for what breaks Pi clusters")
     p.add_argument("--data-dir", metavar="DIR",
                    help="the node agent's data dir (default: /var/lib/bramble/node as root, "
@@ -337,7 +345,8 @@ def _master_config(args: argparse.Namespace, data_dir: Path) -> Any:
     if args.service_cidr is not None:
         extra["service_cidr"] = args.service_cidr
     return MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port,
-                        mdns=not args.no_mdns, controllers=_controller_settings(args), **extra)
+                        mdns=not args.no_mdns, controllers=_controller_settings(args),
+                        dashboard_read_only_public=args.dashboard_read_only_public, **extra)
 
 
 def _controller_settings(args: argparse.Namespace) -> Any:
@@ -439,6 +448,10 @@ def _run_client(args: argparse.Namespace) -> int:
         from bramble.cli import membership
 
         handler = getattr(membership, args.command)
+    elif args.command == "dashboard":
+        from bramble.cli import dashboard
+
+        handler = dashboard.dashboard
     else:
         handler = getattr(commands, args.command)
     timeout = float(_flag(args, "request_timeout", 30.0) or 30.0)

@@ -34,8 +34,10 @@ from bramble.kube.errors import (
 )
 
 from ..metrics import Registry as MetricsRegistry
+from ..web import WebSettings, gauges, is_web_path
+from ..web import routes as web_routes
 from . import auth, encoding, nodeapi, proxy, strategy
-from .discovery import Discovery, wants_aggregated
+from .discovery import Discovery, version_info, wants_aggregated
 from .openapi import OpenAPI
 from .resources import Registry
 from .rest import ObjectAPI, Target, WriteOptions, delete_propagation
@@ -494,7 +496,8 @@ def make_middlewares(authn: auth.Authenticator, metrics: ApiMetrics | None,
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in public_paths:
+        # The status page's paths authenticate with its own session (master/web).
+        if request.path in public_paths or is_web_path(request.path):
             return await handler(request)
         identity = authn.authenticate(request.headers.get("Authorization"))
         if identity is None:
@@ -507,7 +510,8 @@ def make_middlewares(authn: auth.Authenticator, metrics: ApiMetrics | None,
 
 def build_app(api: ObjectAPI, authn: auth.Authenticator, metrics: MetricsRegistry,
               settings: Settings | None = None,
-              join: nodeapi.JoinSettings | None = None) -> web.Application:
+              join: nodeapi.JoinSettings | None = None,
+              web_settings: WebSettings | None = None) -> web.Application:
     settings = settings or Settings()
     api_metrics = ApiMetrics(metrics, api)
     public = UNAUTHENTICATED_PATHS | nodeapi.PUBLIC_PATHS
@@ -537,6 +541,11 @@ def build_app(api: ObjectAPI, authn: auth.Authenticator, metrics: MetricsRegistr
     nodeapi.add_routes(app, api, authn, IDENTITY, handlers.discovery, join)
     # pods/log and pods/exec through the node agents, and their endpoints (proxy.py).
     proxy.add_routes(app, api, IDENTITY, join.data_dir if join else None)
+    # The status page (master/web) after both: it uses their usage cache, membership and
+    # node proxy. Its cluster gauges join /metrics.
+    web_routes.add_routes(app, api, authn, IDENTITY, app[nodeapi.USAGE_KEY],
+                          web_settings or WebSettings(), version_info()["gitVersion"])
+    gauges.register(metrics, api.store, app[nodeapi.USAGE_KEY])
     app.router.add_route("*", "/api", handlers.resource)
     app.router.add_route("*", "/apis", handlers.resource)
     app.router.add_route("*", "/api/{tail:.*}", handlers.resource)

@@ -399,14 +399,25 @@ class Membership:
         fingerprint = body.get("fingerprint") or ""
         if not isinstance(fingerprint, str):
             raise BadRequest("fingerprint must be a string")
+        req = await self.approve_node(name, fingerprint, self._identity(request).user)
+        return _json(req.as_json())
+
+    async def pending_requests(self) -> list[PendingRequest]:
+        """The requests not approved yet (the status page lists them)."""
+        async with self._lock:
+            await self._ensure_loaded()
+            return [r for r in self.pending.items() if not r.approved]
+
+    async def approve_node(self, name: str, fingerprint: str, by: str) -> PendingRequest:
+        """Admit a pending node (`bramble nodes approve`, the status page)."""
         async with self._lock:
             await self._ensure_loaded()
             self.pending.expire()
             req = self.pending.approve(name, fingerprint)
             await self._save_pending()
         log.info("node approved", extra={"node": name, "fingerprint": req.fingerprint,
-                                         "by": self._identity(request).user})
-        return _json(req.as_json())
+                                         "by": by})
+        return req
 
     async def discovered(self, request: web.Request) -> web.Response:
         self._admin(request, "list", "discoverednodes")
