@@ -21,7 +21,7 @@ from bramble import joinproof
 from bramble.client import Client
 from bramble.kube.errors import NotFound
 from bramble.master.web.session import COOKIE, CSRF_HEADER
-from tests.conftest import MasterHandle, running_master
+from tests.conftest import MasterHandle, eventually, running_master
 
 TIMEOUT = 30.0  # a guard against hangs, never a speed expectation
 
@@ -90,13 +90,6 @@ async def browser(master: MasterHandle) -> AsyncIterator[Browser]:
         yield Browser(master, http)
 
 
-async def eventually(check: Any, within: float = TIMEOUT) -> Any:
-    async with asyncio.timeout(within):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
 
 
 def ready_node(name: str, address: str = "192.0.2.10") -> dict[str, Any]:
