@@ -12,7 +12,6 @@ when the stop begins; a named task feeds the watchdog from the event loop.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ Serve = Callable[[asyncio.Event, "asyncio.Future[Any]"], Awaitable[None]]
 _NOTIFY_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
-def run_until_signal(serve: Serve | Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def run_until_signal(serve: Serve) -> None:
     """Run `serve(shutdown, started)` until it returns; SIGTERM and SIGINT set `shutdown`."""
     setup_logging(os.environ.get("BRAMBLE_LOG_LEVEL", "info"))
     tune_allocator()
@@ -51,16 +50,12 @@ def run_until_signal(serve: Serve | Callable[[asyncio.Event], Awaitable[None]]) 
         notifier.close()
 
 
-async def serve_notified(serve: Serve | Callable[[asyncio.Event], Awaitable[None]],
-                         shutdown: asyncio.Event, notifier: Notifier) -> None:
+async def serve_notified(serve: Serve, shutdown: asyncio.Event, notifier: Notifier) -> None:
     """`serve` with systemd told about it: READY=1 when `started` resolves, WATCHDOG=1 all
     along (starting may take long: a first CA, a wait for approval), STOPPING=1 when
     `shutdown` is set or `serve` ends."""
     loop = asyncio.get_running_loop()
     started: asyncio.Future[Any] = loop.create_future()
-    # A serve(shutdown) without `started` never reports READY (transition only: every
-    # daemon passes `started` on).
-    takes_started = len(inspect.signature(serve).parameters) >= 2
     notifier.status("starting")
     watchdog = asyncio.create_task(notifier.feed_watchdog(), name="systemd-watchdog")
     stop_seen = asyncio.create_task(shutdown.wait(), name="systemd-stopping")
@@ -75,10 +70,7 @@ async def serve_notified(serve: Serve | Callable[[asyncio.Event], Awaitable[None
     started.add_done_callback(on_started)
     stop_seen.add_done_callback(on_stop)
     try:
-        if takes_started:
-            await serve(shutdown, started)  # type: ignore[call-arg]
-        else:
-            await serve(shutdown)  # type: ignore[call-arg]
+        await serve(shutdown, started)
     finally:
         if not stop_seen.done():
             stop_seen.remove_done_callback(on_stop)

@@ -71,21 +71,26 @@ class PodRoutes:
         self.nodes = nodes
         self.resync = resync
         self.retry = retry
-        self.routes: list[network.Route] = []  # as last applied
+        # The routes the last pass put in place when all its commands worked, else None.
+        self.applied: list[network.Route] | None = None
 
     async def run(self) -> None:
         await self.nodes.synced.wait()
         await enable_forwarding()
+        full = True
         while True:
-            ok = await self.sync()
+            ok = await self.sync(full=full)
             try:
                 async with asyncio.timeout(self.resync if ok else self.retry):
                     await self.nodes.changed()
+                full = False
             except TimeoutError:
-                pass
+                full = True  # the periodic pass (or the retry): read the kernel again
 
-    async def sync(self) -> bool:
-        """One pass; False when some command failed (it is retried soon)."""
+    async def sync(self, *, full: bool = True) -> bool:
+        """One pass; False when some command failed (it is retried soon). Unless `full`,
+        a pass whose routes are the ones applied last reads nothing from the kernel:
+        Nodes change with every status report, their routes hardly ever."""
         nodes = self.nodes.values()
         own = next((n for n in nodes if (n.get("metadata") or {}).get("name") == self.name),
                    None)
@@ -93,8 +98,12 @@ class PodRoutes:
         if address is None:
             return True  # not registered yet: nothing can be decided
         desired = network.desired_routes(self.name, address, nodes)
+        if not full and desired == self.applied:
+            return True
         ok = await self._routes(desired)
-        return await self._nat(network.nat_exceptions(self.pod_cidr, desired)) and ok
+        ok = await self._nat(network.nat_exceptions(self.pod_cidr, desired)) and ok
+        self.applied = desired if ok else None
+        return ok
 
     async def _routes(self, desired: list[network.Route]) -> bool:
         ok = True
@@ -119,7 +128,6 @@ class PodRoutes:
                         log.warning("cannot change a pod route", extra={
                             "op": op, "dest": route.dest, "via": route.via,
                             "error": done.err})
-        self.routes = desired
         return ok
 
     async def _nat(self, desired: list[network.NatException]) -> bool:
