@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -138,6 +139,24 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> int:
             proc.wait()
             raise
     return proc.returncode
+
+
+@contextlib.contextmanager
+def scratch_master(prefix: str) -> Iterator[tuple[str, Path, subprocess.Popen]]:
+    """`bramble master` on a loopback port with a fresh data dir under /tmp, healthy;
+    (url, data dir, process). Stopped and removed afterwards (the benchmarks)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    data_dir = base / "master"
+    data_dir.mkdir(mode=0o700)
+    port = free_port()
+    proc = start_master_process(data_dir, port)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url, data_dir, proc
+    finally:
+        stop_process(proc)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

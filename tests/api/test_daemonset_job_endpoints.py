@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from bramble.client import Client
-from bramble.kube.errors import Conflict, Expired, NotFound
+from bramble.kube.errors import Conflict, NotFound
 from bramble.master.controllers import ControllerSettings
-from tests.api.workload_sim import renew_lease
+from tests.api.workload_sim import follow_pods, renew_lease
 from tests.conftest import MasterHandle, running_master
 from tests.node.agent_fixtures import until
 
@@ -117,24 +117,11 @@ class FakeKubelets:
     async def run(self) -> None:
         beat = asyncio.create_task(self._heartbeat(), name="fake-kubelets-heartbeat")
         try:
-            await self._follow_pods()
+            await follow_pods(self.client, self._handle, PODS)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-
-    async def _follow_pods(self) -> None:
-        while True:
-            listing = await self.client.request("GET", PODS)
-            for pod in listing["items"]:
-                await self._handle(pod)
-            try:
-                async for kind, pod in self.client.watch(PODS, {
-                        "resourceVersion": listing["metadata"]["resourceVersion"]}):
-                    if kind in ("ADDED", "MODIFIED"):
-                        await self._handle(pod)
-            except Expired:
-                continue
 
     async def _handle(self, pod: Obj) -> None:
         m = pod["metadata"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +41,23 @@ async def renew_lease(client: Client, node: str) -> None:
             await client.request("PUT", f"{LEASES}/{node}", json=body)
         except NotFound:
             await client.request("POST", LEASES, json=body)
+
+
+async def follow_pods(client: Client, handle: Callable[[Obj], Awaitable[None]],
+                      path: str = PODS) -> None:
+    """Every pod at `path`, listed and then as it is added or changed, to `handle` (a
+    simulated kubelet's view); listed again when the watch's history ran out."""
+    while True:
+        listing = await client.request("GET", path)
+        for pod in listing["items"]:
+            await handle(pod)
+        try:
+            async for kind, pod in client.watch(path, {
+                    "resourceVersion": listing["metadata"]["resourceVersion"]}):
+                if kind in ("ADDED", "MODIFIED"):
+                    await handle(pod)
+        except Expired:
+            continue
 
 
 def running_status(pod: Obj, when: str) -> Obj:
@@ -98,17 +115,7 @@ class SimKubelet:
         await self._register()
         beat = asyncio.create_task(self._heartbeat(), name="sim-kubelet-heartbeat")
         try:
-            while True:
-                listing = await self.client.request("GET", PODS)
-                for pod in listing["items"]:
-                    await self._handle(pod)
-                try:
-                    async for kind, pod in self.client.watch(PODS, {
-                            "resourceVersion": listing["metadata"]["resourceVersion"]}):
-                        if kind in ("ADDED", "MODIFIED"):
-                            await self._handle(pod)
-                except Expired:
-                    continue
+            await follow_pods(self.client, self._handle)
         finally:
             beat.cancel()
             for task in [beat, *self._pending.values()]:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,12 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bramble.client import Client  # noqa: E402
 from tests.api.workload_sim import sim_kubelet  # noqa: E402
-from tests.conftest import (  # noqa: E402
-    free_port,
-    start_master_process,
-    stop_process,
-    wait_healthy,
-)
+from tests.conftest import scratch_master  # noqa: E402
 
 DEPLOYS = "/apis/apps/v1/namespaces/default/deployments"
 
@@ -113,20 +106,10 @@ def main() -> None:
     parser.add_argument("--ready-delay", type=float, default=0.0,
                         help="seconds from a pod bound to it reported Ready")
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="bramble-bench-"))
-    data_dir = base / "master"
-    data_dir.mkdir(mode=0o700)
-    port = free_port()
-    proc = start_master_process(data_dir, port)
-    url = f"https://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
+    with scratch_master("bramble-bench-") as (url, data_dir, proc):
         print(f"bramble master pid {proc.pid} at {url}, data dir {data_dir} "
               f"({os.cpu_count()} CPUs), pods Ready {args.ready_delay:g} s after binding")
         asyncio.run(bench(data_dir / "admin.kubeconfig", args.replicas, args.ready_delay))
-    finally:
-        stop_process(proc)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,12 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bramble.client import Client  # noqa: E402
 from tests.api.workload_sim import renew_lease  # noqa: E402
-from tests.conftest import (  # noqa: E402
-    free_port,
-    start_master_process,
-    stop_process,
-    wait_healthy,
-)
+from tests.conftest import scratch_master  # noqa: E402
 
 PODS = "/api/v1/namespaces/default/pods"
 CLIENTS = 16
@@ -218,21 +211,11 @@ def main() -> None:
     args = parser.parse_args()
     for title, cordoned in (("end to end (create while scheduling)", False),
                             ("binding alone (pods waiting, nodes uncordoned)", True)):
-        base = Path(tempfile.mkdtemp(prefix="bramble-bench-sched-"))
-        data_dir = base / "master"
-        data_dir.mkdir(mode=0o700)
-        port = free_port()
-        proc = start_master_process(data_dir, port)
-        url = f"https://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, proc)
+        with scratch_master("bramble-bench-sched-") as (url, data_dir, proc):
             print(f"{title}: master pid {proc.pid}, {args.nodes} hollow nodes, "
                   f"{args.pods} pods ({os.cpu_count()} CPUs)")
             asyncio.run(run(url, data_dir / "admin.kubeconfig", proc.pid, args.nodes,
                             args.pods, cordoned))
-        finally:
-            stop_process(proc)
-            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

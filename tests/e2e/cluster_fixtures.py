@@ -356,15 +356,17 @@ class AgentProcess:
         return {uid for uid, pod in observed.items()
                 if any(c.state == "running" for c in pod.containers)}
 
-    async def teardown(self) -> list[str]:
-        """Stop the agent, remove everything of the node; what is left (nothing)."""
-        problems: list[str] = []
+    async def stop_checked(self) -> list[str]:
+        """Stop the agent; what went wrong (it must exit 0 on SIGTERM)."""
         try:
             code = await self.stop()
-            if code != 0:
-                problems.append(f"the agent {self.name} exited with {code}")
         except subprocess.TimeoutExpired:
-            problems.append(f"the agent {self.name} ignored SIGTERM")
+            return [f"the agent {self.name} ignored SIGTERM"]
+        return [f"the agent {self.name} exited with {code}"] if code != 0 else []
+
+    async def teardown(self) -> list[str]:
+        """Stop the agent, remove everything of the node; what is left (nothing)."""
+        problems = await self.stop_checked()
         # Our own service on the node's storage: it stops one a killed agent left running.
         service = PodmanService(self.data_dir / "podman")
         runtime: PodmanRuntime | None = PodmanRuntime(

@@ -356,13 +356,7 @@ class NetnsAgent(AgentProcess):
         """Stop the agent and empty the node's Podman (pods, containers, network) through
         a service of our own in its namespace - netavark tears pod networking down there.
         The service stays up for `clean()`. Returns the problems met."""
-        problems: list[str] = []
-        try:
-            code = await self.stop()
-            if code != 0:
-                problems.append(f"the agent {self.name} exited with {code}")
-        except subprocess.TimeoutExpired:
-            problems.append(f"the agent {self.name} ignored SIGTERM")
+        problems = await self.stop_checked()
         self._service = PodmanService(self.data_dir / "podman",
                                       command_prefix=("nsenter", f"--net={self.netns}"))
         self._runtime = PodmanRuntime(self._service.socket_path, self.network, self.subnet,
