@@ -41,7 +41,7 @@ from .controllers.namespace import NamespaceController
 from .discovery import SeenNodes
 from .metrics import Registry as MetricsRegistry
 from .store import Store, TinyDBBackend
-from .web import WebSettings
+from .web import WebSettings, redirect
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,12 @@ class MasterConfig:
     service_cidr: str = DEFAULT_SERVICE_CIDR
     # The status page's view without a login (never its actions nor logs); off by default.
     dashboard_read_only_public: bool = False
+    # Front doors for phones (master/web/redirect.py), each used only if the port is free:
+    # the same HTTPS app on `https_port` (443: https://bramble.local) and a redirect from
+    # plain HTTP on `http_redirect_port` (80). None: off (embedded masters, tests); 0: an
+    # ephemeral port (tests of the front doors themselves).
+    https_port: int | None = None
+    http_redirect_port: int | None = None
 
 
 @dataclass
@@ -84,6 +90,8 @@ class Running:
     metrics: MetricsRegistry
     ssl_context: ssl.SSLContext
     seen_nodes: SeenNodes | None = None  # node agents seen on the LAN, when mDNS runs
+    https_port: int | None = None  # the extra HTTPS port bound (443), if any
+    http_redirect_port: int | None = None  # the plain-HTTP redirect's port, if bound
 
 
 def host_identity() -> tuple[list[str], list[str]]:
@@ -228,9 +236,30 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
         # An ephemeral port (tests): point the admin kubeconfig at the port really bound.
         await asyncio.to_thread(kubeconfig.write, creds.kubeconfig_path,
                                 kubeconfig.build(url, creds.ca_pem, creds.admin_token))
+    https_port, redirect_port = await _front_doors(config, runner, ssl_ctx, port, stack)
     log.info("master ready", extra={"api": url, "kubeconfig": str(creds.kubeconfig_path),
                                     "data_dir": str(data_dir), "objects_rv": store.rv})
-    return Running(url, port, creds, api, store, metrics, ssl_ctx, seen)
+    return Running(url, port, creds, api, store, metrics, ssl_ctx, seen, https_port,
+                   redirect_port)
+
+
+async def _front_doors(config: MasterConfig, runner: web.AppRunner, ssl_ctx: ssl.SSLContext,
+                       api_port: int, stack: AsyncExitStack) -> tuple[int | None, int | None]:
+    """The optional extra HTTPS port and plain-HTTP redirect, where their ports are free.
+    The extra HTTPS site shares the API's runner, so `stop_http` stops it too."""
+    https_port = None
+    if config.https_port is not None and config.https_port != api_port:
+        https_port = await redirect.try_site(runner, config.bind, config.https_port, ssl_ctx,
+                                             "HTTPS for the status page")
+    redirect_port = None
+    if config.http_redirect_port is not None:
+        plain = web.AppRunner(redirect.redirect_app(https_port or api_port),
+                              shutdown_timeout=1.0, access_log=None, handle_signals=False)
+        await plain.setup()
+        stack.push_async_callback(plain.cleanup)
+        redirect_port = await redirect.try_site(plain, config.bind, config.http_redirect_port,
+                                                None, "the plain-HTTP redirect")
+    return https_port, redirect_port
 
 
 async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,

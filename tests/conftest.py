@@ -107,7 +107,9 @@ def start_master_process(data_dir: Path, port: int, *extra: str,
                          env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "bramble", "master", "--data-dir", str(data_dir),
-         "--bind", "127.0.0.1", "--port", str(port), *extra],
+         "--bind", "127.0.0.1", "--port", str(port),
+         # Test masters leave 443 and 80 alone (the front doors are tested in-process).
+         "--https-port=0", "--http-port=0", *extra],
         stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / f"master-{port}.log", "ab"),
         env={**os.environ, **(env or {})})
 

@@ -67,6 +67,12 @@ def _master_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dashboard-read-only-public", action="store_true",
                    help="show the status page's view (not its actions nor logs) without a "
                         "login to anyone who can reach the master")
+    p.add_argument("--https-port", type=int, default=443, metavar="PORT",
+                   help="also serve HTTPS here when the port is free, so https://bramble.local "
+                        "opens the status page (default 443; 0: off)")
+    p.add_argument("--http-port", type=int, default=80, metavar="PORT",
+                   help="redirect plain HTTP here to the HTTPS page when the port is free "
+                        "(default 80; 0: off)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")
 
@@ -346,7 +352,16 @@ def _master_config(args: argparse.Namespace, data_dir: Path) -> Any:
         extra["service_cidr"] = args.service_cidr
     return MasterConfig(data_dir=data_dir, bind=args.bind, port=args.port,
                         mdns=not args.no_mdns, controllers=_controller_settings(args),
-                        dashboard_read_only_public=args.dashboard_read_only_public, **extra)
+                        dashboard_read_only_public=args.dashboard_read_only_public,
+                        https_port=_port_or_off(args, "https_port"),
+                        http_redirect_port=_port_or_off(args, "http_port"), **extra)
+
+
+def _port_or_off(args: argparse.Namespace, flag: str) -> int | None:
+    value = getattr(args, flag)
+    if not 0 <= value <= 65535:
+        raise _usage(f"--{flag.replace('_', '-')} must be a port number (0 turns it off)")
+    return value or None
 
 
 def _controller_settings(args: argparse.Namespace) -> Any:

@@ -8,6 +8,7 @@ The browser side (the page itself) is tested in a real Chromium by the page's ow
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -501,3 +502,40 @@ async def test_metrics_have_the_cluster_gauges(master: MasterHandle, admin: Clie
     assert 'bramble_node_memory_usage_bytes{node="pi1"} 1073741824' in text
     assert 'bramble_node_cpu_allocatable_cores{node="pi1"} 4' in text
     assert 'bramble_node_memory_allocatable_bytes{node="pi1"} 4294967296' in text
+
+
+async def test_front_doors_serve_https_and_redirect_plain_http(tmp_path: Path) -> None:
+    # 0: ephemeral ports standing in for 443 and 80.
+    async with running_master(tmp_path / "m", run_controllers=False, https_port=0,
+                              http_redirect_port=0) as master:
+        running: Any = master.running
+        assert running.https_port and running.http_redirect_port
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{running.http_redirect_port}/?login=x",
+                                allow_redirects=False) as resp:
+                assert resp.status == 308
+                assert resp.headers["Location"] == \
+                    f"https://127.0.0.1:{running.https_port}/?login=x"
+                assert await resp.text() != ""  # a short note, never cluster data
+            # The extra HTTPS port is the same app: the page, and the API's auth.
+            https = f"https://127.0.0.1:{running.https_port}"
+            async with http.get(f"{https}/", ssl=master.ssl_context()) as resp:
+                assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+            async with http.get(f"{https}/api/v1/pods", ssl=master.ssl_context()) as resp:
+                assert resp.status == 401
+            async with http.get(f"{https}/api/v1/namespaces", ssl=master.ssl_context(),
+                                headers=master.headers()) as resp:
+                assert resp.status == 200
+
+
+async def test_a_taken_front_door_port_is_skipped(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with running_master(tmp_path / "m", run_controllers=False, https_port=port,
+                                  http_redirect_port=port) as master:
+            running: Any = master.running
+            assert running.https_port is None and running.http_redirect_port is None
+            async with Client.from_kubeconfig(str(master.kubeconfig)) as c:
+                assert (await c.request("GET", "/api/v1/namespaces/default"))["metadata"]
