@@ -237,8 +237,11 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
         await asyncio.to_thread(kubeconfig.write, creds.kubeconfig_path,
                                 kubeconfig.build(url, creds.ca_pem, creds.admin_token))
     https_port, redirect_port = await _front_doors(config, runner, ssl_ctx, port, stack)
+    doors = {k: v for k, v in (("https_port", https_port), ("http_redirect_port",
+                                                             redirect_port)) if v}
     log.info("master ready", extra={"api": url, "kubeconfig": str(creds.kubeconfig_path),
-                                    "data_dir": str(data_dir), "objects_rv": store.rv})
+                                    "data_dir": str(data_dir), "objects_rv": store.rv,
+                                    **doors})
     return Running(url, port, creds, api, store, metrics, ssl_ctx, seen, https_port,
                    redirect_port)
 
