@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 SECTOR = 512
 FAT_TYPES = {"b", "c", "e", "6", "ef",  # MBR: FAT32 (CHS/LBA), FAT16 LBA, FAT16, EFI
@@ -172,7 +173,13 @@ class Ext4:
 
 def grow_last_partition(image: Path, part: Partition, parts: list[Partition],
                         extra: int) -> Partition:
-    """Make the image file and its last partition `extra` bytes larger, and the ext4 in it."""
+    """Make the image file and its last partition `extra` bytes larger, and the ext4 in it.
+
+    resize2fs cannot grow a filesystem inside an image file in place: given
+    "IMG?offset=N" it still sets the FILE's size to the new filesystem size, ignoring the
+    offset (e2fsprogs 1.47), which cuts the end of the partition off (or, when the file
+    is shorter, writes a byte into it). So the partition is copied into a file of its
+    own beside the image, grown there, and copied back whole."""
     if part.end < max(p.end for p in parts):
         raise ImageError("the root filesystem is full and is not the last partition, so "
                          "it cannot grow: use a base image with more free room")
@@ -184,7 +191,30 @@ def grow_last_partition(image: Path, part: Partition, parts: list[Partition],
     if proc.returncode != 0:
         raise ImageError(f"cannot grow partition {part.number}: {proc.stderr.decode()}")
     grown = next(p for p in partitions(image) if p.number == part.number)
-    proc = run(["resize2fs", f"{image}?offset={grown.start}", f"{grown.size // 1024}K"])
-    if proc.returncode != 0:
-        raise ImageError(f"cannot grow the root filesystem: {proc.stderr.decode().strip()}")
+    alone = image.with_name(f".{image.name}.root-{os.getpid()}")
+    try:
+        with image.open("rb") as src, alone.open("wb") as dst:
+            _copy_range(src, part.start, dst, 0, part.size)
+            dst.truncate(grown.size)
+        proc = run(["resize2fs", str(alone), f"{grown.size // 1024}K"])
+        if proc.returncode != 0:
+            raise ImageError(f"cannot grow the root filesystem: "
+                             f"{proc.stderr.decode().strip()}")
+        if alone.stat().st_size != grown.size:
+            raise ImageError("resize2fs left the root filesystem at an unexpected size")
+        with alone.open("rb") as src, image.open("r+b") as dst:
+            _copy_range(src, 0, dst, grown.start, grown.size)
+    finally:
+        alone.unlink(missing_ok=True)
     return grown
+
+
+def _copy_range(src: BinaryIO, src_at: int, dst: BinaryIO, dst_at: int, length: int) -> None:
+    """Copy `length` bytes between two files in the kernel (copy_file_range)."""
+    done = 0
+    while done < length:
+        n = os.copy_file_range(src.fileno(), dst.fileno(), length - done,
+                               src_at + done, dst_at + done)
+        if n == 0:
+            raise ImageError("the image ended in the middle of its root partition")
+        done += n

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bramble.image import build as image_build
+from bramble.image import overlay
 from bramble.image.disk import ImageError, partitions
 from bramble.image.settings import Settings, SettingsError, new_token
 
@@ -40,20 +41,23 @@ def sh(*argv: str, input: bytes | None = None) -> bytes:
 
 
 def make_base(dir: Path, *, boot_mib: int = 64, root_mib: int = 48, with_fat: bool = True,
-              fill_boot: bool = False) -> Path:
-    """A small disk image laid out as Raspberry Pi OS's: boot (type c) at sector 8192,
-    root (type 83) after it."""
+              fill_boot: bool = False, rootdir: Path | None = None,
+              cmdline: str = CMDLINE) -> Path:
+    """A small disk image laid out as Raspberry Pi OS's: boot (type c, label bootfs) at
+    sector 8192, root (type 83, label rootfs) after it. The root filesystem is a stand-in
+    unless `rootdir` gives a real one (tier 2 boots that)."""
     dir.mkdir(parents=True, exist_ok=True)
-    rootdir = dir / "rootfs"
-    (rootdir / "etc").mkdir(parents=True)
-    (rootdir / "etc/hostname").write_text("raspberrypi\n")
-    (rootdir / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n")
-    (rootdir / "usr/lib/python3.11").mkdir(parents=True)
-    (rootdir / "usr/lib/raspberrypi-sys-mods").mkdir(parents=True)
-    (rootdir / "usr/lib/raspberrypi-sys-mods/firstboot").write_text("#!/bin/sh\n")
+    if rootdir is None:
+        rootdir = dir / "rootfs"
+        (rootdir / "etc").mkdir(parents=True)
+        (rootdir / "etc/hostname").write_text("raspberrypi\n")
+        (rootdir / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n")
+        (rootdir / "usr/lib/python3.11").mkdir(parents=True)
+        (rootdir / "usr/lib/raspberrypi-sys-mods").mkdir(parents=True)
+        (rootdir / "usr/lib/raspberrypi-sys-mods/firstboot").write_text("#!/bin/sh\n")
     root = dir / "root.ext4"
-    mkfs = ["mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", "-d", str(rootdir), str(root),
-            f"{root_mib}M"]
+    mkfs = ["mkfs.ext4", "-q", "-F", "-L", "rootfs", "-E", "root_owner=0:0", "-d",
+            str(rootdir), str(root), f"{root_mib}M"]
     if os.getuid() != 0 and shutil.which("fakeroot"):
         mkfs.insert(0, "fakeroot")
     sh(*mkfs)
@@ -70,7 +74,7 @@ def make_base(dir: Path, *, boot_mib: int = 64, root_mib: int = 48, with_fat: bo
     if with_fat:
         boot = dir / "boot.vfat"
         sh("mkfs.vfat", "-F", "32", "-n", "bootfs", "-C", str(boot), str(boot_mib * 1024))
-        (dir / "cmdline.txt").write_text(CMDLINE)
+        (dir / "cmdline.txt").write_text(cmdline)
         (dir / "config.txt").write_text(CONFIG)
         sh("mcopy", "-i", str(boot), str(dir / "cmdline.txt"), str(dir / "config.txt"), "::")
         if fill_boot:
@@ -82,6 +86,7 @@ def make_base(dir: Path, *, boot_mib: int = 64, root_mib: int = 48, with_fat: bo
            "oflag=seek_bytes", "conv=notrunc,sparse", "status=none")
     sh("dd", f"if={root}", f"of={image}", "bs=1M", f"seek={root_start * 512}",
        "oflag=seek_bytes", "conv=notrunc,sparse", "status=none")
+    root.unlink()  # only the image is needed; a real root is large
     return image
 
 
@@ -156,7 +161,7 @@ def test_build_and_read_back(base: Path, wheels: Path, tmp_path: Path) -> None:
     }
     for w in wheels.iterdir():
         expect_content[f"/usr/lib/bramble/wheels/{w.name}"] = w.read_bytes().decode()
-    for unit in image_build.UNITS:
+    for unit in overlay.UNITS:
         assert f"/etc/systemd/system/{unit}" in files
     for path, content in expect_content.items():
         assert debugfs(out, root_off, f"cat {path}") == content
@@ -201,11 +206,21 @@ def test_grows_the_root_when_the_payload_does_not_fit(base: Path, wheels: Path,
                                           headroom=100 * MiB))
     before, after = partitions(base)[1], partitions(out)[1]
     assert after.start == before.start and after.size >= before.size + 60 * MiB
-    sh("e2fsck", "-fn", f"{out}?offset={after.start}")
-    free = sh("dumpe2fs", "-h", f"{out}?offset={after.start}").decode()
-    blocks = int(re.search(r"Free blocks:\s+(\d+)", free).group(1))
-    size = int(re.search(r"Block size:\s+(\d+)", free).group(1))
-    assert blocks * size >= 100 * MiB
+    # The partition lies inside the file and the filesystem fills exactly the partition
+    # (resize2fs on "IMG?offset=" once left it running past the end of the image).
+    assert out.stat().st_size >= after.end
+    header = sh("dumpe2fs", "-h", f"{out}?offset={after.start}").decode()
+    size = int(re.search(r"Block size:\s+(\d+)", header).group(1))
+    assert int(re.search(r"Block count:\s+(\d+)", header).group(1)) * size == after.size
+    assert int(re.search(r"Free blocks:\s+(\d+)", header).group(1)) * size >= 100 * MiB
+    # Checked as the kernel sees it: the partition alone, not the file from an offset.
+    alone = tmp_path / "root.ext4"
+    sh("dd", f"if={out}", f"of={alone}", "bs=1M", f"skip={after.start}", f"count={after.size}",
+       "iflag=skip_bytes,count_bytes", "status=none")
+    sh("e2fsck", "-fn", str(alone))
+    for w in wheels.iterdir():
+        assert debugfs(alone, 0, f"cat /usr/lib/bramble/wheels/{w.name}") == w.read_text()
+    assert debugfs(alone, 0, "cat /etc/hostname") == "raspberrypi\n"
 
 
 def _assert_no_output(out: Path) -> None:
