@@ -3,10 +3,10 @@ image, edited in place in a copy - no loop mounts, no root (image/disk.py).
 
 Steps: copy (or unxz) the base into OUTPUT.partial; find the FAT boot and ext4 root
 partitions by content; grow the root when the payload does not fit; write into the root
-the wheels, the units, their enable links and the first-boot script (owner root, modes
-set explicitly: debugfs would copy the builder's uid); write bramble.toml (and `ssh`
-when a key is given) to the boot partition and add the memory cgroup to cmdline.txt
-(saving the extra reboot first boot would otherwise need). Only a complete image is
+what overlay.py lists - the wheels, the units, their enable links and the first-boot
+script (owner root, modes set explicitly: debugfs would copy the builder's uid); write
+bramble.toml (and `ssh` when a key is given) to the boot partition and add the memory
+cgroup to cmdline.txt (saving the extra reboot first boot would otherwise need). Only a complete image is
 renamed to OUTPUT: any error removes the partial file.
 """
 
@@ -19,22 +19,14 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from bramble.image import disk
+from bramble.image import disk, overlay
 from bramble.image.disk import ImageError
-from bramble.image.settings import Settings, render, validate
+from bramble.image.settings import Settings, validate
 
 log = logging.getLogger(__name__)
 
-UNIT_DIR = "/etc/systemd/system"
-WANTS = f"{UNIT_DIR}/multi-user.target.wants"
-UNITS = ("bramble-firstboot.service", "bramble-master.service", "bramble-node.service",
-         "bramble-up.service")
-FIRSTBOOT = "/usr/lib/bramble/firstboot"
-WHEELS = "/usr/lib/bramble/wheels"
-MEMORY_CGROUP = ("cgroup_enable=memory", "cgroup_memory=1")
 DEFAULT_PYTHON = "3.11"  # Raspberry Pi OS Bookworm and Debian 12
 # Room the root keeps free after the payload: the venv (about twice the wheels), and
 # apt installing Podman.
@@ -106,8 +98,8 @@ def _build(req: Request, out: Path, tmp: Path, collect: WheelSource | None) -> l
     if not any(w.name.startswith("bramble-") for w in wheels):
         raise ImageError("no bramble-*.whl among the wheels to carry")
 
-    files = _root_files(tmp, wheels)
-    need = sum(p.stat().st_size for p, _, _ in files) + req.headroom
+    items = overlay.root_items(wheels, req.settings.role)
+    need = sum(len(i.data) for i in items) + req.headroom
     free = ext4.free_bytes()
     if free < need:
         log.info("growing the root partition", extra={"free": free, "need": need})
@@ -115,7 +107,7 @@ def _build(req: Request, out: Path, tmp: Path, collect: WheelSource | None) -> l
         root = disk.grow_last_partition(out, root, parts, (need - free) * 21 // 20 + (16 << 20))
         ext4 = disk.Ext4(out, root)
 
-    injected = _write_root(ext4, tmp, files, req.settings.role)
+    injected = _write_root(ext4, tmp, items)
     _write_boot(fat, tmp, req.settings)
     return injected
 
@@ -139,33 +131,12 @@ def python_version(ext4: disk.Ext4) -> str | None:
     return ".".join(map(str, max(versions))) if versions else None
 
 
-def _root_files(tmp: Path, wheels: list[Path]) -> list[tuple[Path, str, int]]:
-    """(local file, path in the image, mode) for everything written into the root."""
-    units = resources.files("bramble.systemd")
-    files = []
-    for name in UNITS:
-        local = tmp / name
-        local.write_text(units.joinpath(name).read_text())
-        files.append((local, f"{UNIT_DIR}/{name}", 0o644))
-    firstboot = tmp / "firstboot"
-    firstboot.write_text(resources.files("bramble.image").joinpath("firstboot.py").read_text())
-    files.append((firstboot, FIRSTBOOT, 0o755))
-    files += [(w, f"{WHEELS}/{w.name}", 0o644) for w in wheels]
-    return files
-
-
-def _parents(path: str) -> list[str]:
-    parts = path.strip("/").split("/")[:-1]
-    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def _write_root(ext4: disk.Ext4, tmp: Path, files: list[tuple[Path, str, int]],
-                role: str) -> list[Injected]:
+def _write_root(ext4: disk.Ext4, tmp: Path, items: list[overlay.Item]) -> list[Injected]:
     cmds: list[str] = []
     injected: list[Injected] = []
     dirs: list[str] = []
-    for _, dest, _ in files:
-        dirs += [d for d in [*_parents(dest), WANTS] if d not in dirs]
+    for item in items:
+        dirs += [d for d in overlay.parents(item.path) if d not in dirs]
     for d in dirs:
         # mkdir of an existing directory only complains (filtered in disk.Ext4); the
         # ones this build creates get root's owner and mode 0755.
@@ -175,15 +146,20 @@ def _write_root(ext4: disk.Ext4, tmp: Path, files: list[tuple[Path, str, int]],
         if not existing[d]:
             cmds += [f"sif {d} uid 0", f"sif {d} gid 0", f"sif {d} mode 040755"]
             injected.append(Injected(d, 0o755, "dir"))
-    for local, dest, mode in files:
+    files = tmp / "root"
+    files.mkdir()
+    for n, item in enumerate(items):
         # debugfs `write` refuses to replace: a rebuild over a bramble image replaces.
-        cmds += [f"rm {dest}", f'write "{local}" {dest}', f"sif {dest} uid 0",
-                 f"sif {dest} gid 0", f"sif {dest} mode 0{0o100000 | mode:o}"]
-        injected.append(Injected(dest, mode))
-    for unit in ("bramble-firstboot.service", f"bramble-{role}.service"):
-        link = f"{WANTS}/{unit}"
-        cmds += [f"rm {link}", f"symlink {link} {UNIT_DIR}/{unit}"]
-        injected.append(Injected(link, 0o777, "symlink", f"{UNIT_DIR}/{unit}"))
+        cmds.append(f"rm {item.path}")
+        if item.link:
+            cmds.append(f"symlink {item.path} {item.link}")
+            injected.append(Injected(item.path, 0o777, "symlink", item.link))
+            continue
+        local = files / str(n)
+        local.write_bytes(item.data)
+        cmds += [f'write "{local}" {item.path}', f"sif {item.path} uid 0",
+                 f"sif {item.path} gid 0", f"sif {item.path} mode 0{0o100000 | item.mode:o}"]
+        injected.append(Injected(item.path, item.mode))
     ext4.commands(cmds, tmp)
     return injected
 
@@ -191,12 +167,5 @@ def _write_root(ext4: disk.Ext4, tmp: Path, files: list[tuple[Path, str, int]],
 def _write_boot(fat: disk.Fat, tmp: Path, s: Settings) -> None:
     boot = tmp / "boot"
     boot.mkdir()
-    cmdline = fat.read("cmdline.txt")
-    if cmdline is not None:
-        tokens = cmdline.decode().split()
-        if not all(t in tokens for t in MEMORY_CGROUP):
-            tokens += [t for t in MEMORY_CGROUP if t not in tokens]
-            fat.write("cmdline.txt", (" ".join(tokens) + "\n").encode(), boot)
-    fat.write("bramble.toml", render(s).encode(), boot)
-    if s.ssh_key:
-        fat.write("ssh", b"", boot)  # Raspberry Pi OS's sshswitch turns SSH on
+    for name, data in overlay.boot_files(s, fat.read("cmdline.txt")).items():
+        fat.write(name, data, boot)

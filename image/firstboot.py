@@ -16,6 +16,7 @@ partition and makes the Pi what the file says. Invariants:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import subprocess
@@ -78,8 +79,12 @@ def load_settings(path: Path) -> dict[str, str]:
     for key in ("hostname", "cluster"):
         if s[key] and not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", s[key]):
             raise FirstBootError(f"{path}: {key} {s[key]!r} is not a hostname label")
-    if any(ord(c) < 32 for v in s.values() for c in v):
+    if any(ord(c) < 32 or ord(c) == 127 for v in s.values() for c in v):
         raise FirstBootError(f"{path}: a setting contains a control character")
+    if s["wifi_ssid"] and not 1 <= len(s["wifi_ssid"].encode()) <= 32:
+        raise FirstBootError(f"{path}: the Wi-Fi ssid has 1 to 32 bytes")
+    if s["wifi_psk"] and not re.fullmatch(r"[\x20-\x7e]{8,63}", s["wifi_psk"]):
+        raise FirstBootError(f"{path}: the Wi-Fi psk has 8 to 63 printable ASCII characters")
     return s
 
 
@@ -138,6 +143,38 @@ def hostname(root: Path, s: dict[str, str], run: Runner) -> str:
     return name
 
 
+def keyfile_string(value: str) -> str:
+    """A string value in NetworkManager's keyfile format (a GLib key file): backslashes
+    doubled (any other backslash sequence is an error to GLib), spaces at either end
+    written as \\s (GLib drops whitespace around a value). Control characters never get
+    here: load_settings refuses them."""
+    escaped = value.replace("\\", "\\\\")
+    core = escaped.strip(" ")
+    if not core:
+        return "\\s" * len(escaped)
+    lead = len(escaped) - len(escaped.lstrip(" "))
+    trail = len(escaped) - len(escaped.rstrip(" "))
+    return "\\s" * lead + core + "\\s" * trail
+
+
+def keyfile_ssid(ssid: str) -> str:
+    """The ssid= value NetworkManager reads back as exactly these bytes: the plain text
+    when that is unambiguous, else the list of byte values ("104;105;"), the form NM
+    itself writes for such SSIDs. Not plain: bytes outside printable ASCII (NM's rule;
+    UTF-8 names included), ';' (NM would read "1;2;" as bytes and unescape "\\;"), a
+    backslash, and spaces at either end."""
+    data = ssid.encode()
+    if (all(0x20 <= b <= 0x7E and b not in b";\\" for b in data)
+            and data == data.strip(b" ")):
+        return ssid
+    return "".join(f"{b};" for b in data)
+
+
+def wpa_psk(ssid: str, passphrase: str) -> str:
+    """The WPA pre-shared key from a passphrase, as wpa_passphrase computes it."""
+    return hashlib.pbkdf2_hmac("sha1", passphrase.encode(), ssid.encode(), 4096, 32).hex()
+
+
 def wifi(root: Path, s: dict[str, str], run: Runner) -> None:
     if not s["wifi_ssid"]:
         return
@@ -147,18 +184,24 @@ def wifi(root: Path, s: dict[str, str], run: Runner) -> None:
     run(["rfkill", "unblock", "wifi"], None)
     if (root / "etc/NetworkManager").is_dir():
         uid = uuid.uuid5(uuid.NAMESPACE_URL, "bramble-wifi:" + s["wifi_ssid"])
-        security = (f"\n[wifi-security]\nkey-mgmt=wpa-psk\npsk={s['wifi_psk']}\n"
+        security = (f"\n[wifi-security]\nkey-mgmt=wpa-psk\npsk={keyfile_string(s['wifi_psk'])}\n"
                     if s["wifi_psk"] else "\n")
         conf = (f"[connection]\nid=bramble-wifi\nuuid={uid}\ntype=wifi\nautoconnect=true\n\n"
-                f"[wifi]\nmode=infrastructure\nssid={s['wifi_ssid']}\n{security}\n"
+                f"[wifi]\nmode=infrastructure\nssid={keyfile_ssid(s['wifi_ssid'])}\n{security}\n"
                 f"[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n")
         path = root / "etc/NetworkManager/system-connections/bramble-wifi.nmconnection"
         _atomic(path, conf, mode=0o600)
         run(["nmcli", "connection", "reload"], None)
         run(["nmcli", "connection", "up", "bramble-wifi"], None)
         return
-    network = (f'network={{\n\tssid="{s["wifi_ssid"]}"\n'
-               + (f'\tpsk="{s["wifi_psk"]}"\n' if s["wifi_psk"] else "\tkey_mgmt=NONE\n") + "}\n")
+    # wpa_supplicant (Raspberry Pi OS before Bookworm): the SSID as unquoted hex and the
+    # key as the 64 hex digits wpa_passphrase derives, so nothing needs escaping (a quoted
+    # passphrase holding both '"' and '#' would lose its tail to the comment stripper).
+    network = f'network={{\n\tssid={s["wifi_ssid"].encode().hex()}\n'
+    if s["wifi_psk"]:
+        network += f"\tpsk={wpa_psk(s['wifi_ssid'], s['wifi_psk'])}\n}}\n"
+    else:
+        network += "\tkey_mgmt=NONE\n}\n"
     conf = ("ctrl_interface=DIR=/var/run/wpa_supplicant GROUP=netdev\nupdate_config=1\n"
             f"country={s['wifi_country']}\n\n{network}")
     _atomic(root / "etc/wpa_supplicant/wpa_supplicant.conf", conf, mode=0o600)
@@ -175,9 +218,12 @@ def ssh(root: Path, s: dict[str, str], run: Runner) -> None:
     run(["systemctl", "enable", "--now", "ssh.service"], None)
 
 
-def packages(root: Path, run: Runner) -> None:
+def packages(root: Path, role: str, run: Runner) -> None:
     missing = []
-    if not any((root / d / "podman").exists() for d in ("usr/bin", "usr/local/bin")):
+    # Only pods need Podman: a master-only Pi stays without it (and without the network
+    # its installation needs).
+    if role != "master" and not any((root / d / "podman").exists()
+                                    for d in ("usr/bin", "usr/local/bin")):
         missing.append("podman")
     if run(["python3", "-c", "import ensurepip, venv"], None) != 0:
         missing.append("python3-venv")
@@ -231,7 +277,7 @@ def main(argv: Sequence[str] | None = None, run: Runner = run_command) -> int:
         name = hostname(root, s, run)
         wifi(root, s, run)
         ssh(root, s, run)
-        packages(root, run)
+        packages(root, s["role"], run)
         install_bramble(root, run)
         role_setup(root, s, run)
     except FirstBootError as err:

@@ -10,25 +10,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bramble import kubeconfig
 from bramble.master import pki
 
 
 def seed(data_dir: Path, token: str) -> bool:
     """True when the join token changed."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    table = pki.load_token_table(data_dir)
-    known = pki.authenticate(table, token)
+    known = pki.authenticate(pki.load_token_table(data_dir), token)
     path = data_dir / "join-token"
     current = path.read_text().strip() if path.exists() else ""
     if known is not None and known.user == pki.JOIN_USER and current == token:
         return False
-    # The token table's format is master/pki.py's; it has no public "set this token"
-    # (see the report's proposed pki.rotate_join_token(data_dir, token=...)).
-    table = {d: i for d, i in table.items() if i.user != pki.JOIN_USER}
-    table[pki.token_digest(token)] = pki.Identity(pki.JOIN_USER, pki.JOIN_GROUPS)
-    pki._write_token_table(data_dir, table)  # noqa: SLF001 - until pki has the call
-    kubeconfig.atomic_write(path, (token + "\n").encode())  # 0600
+    pki.rotate_join_token(data_dir, token)
     return True
 
 
@@ -37,7 +30,11 @@ def main() -> int:
     if len(sys.argv) != 2 or not token:
         print("usage: python -m bramble.image.seed DATA_DIR < token", file=sys.stderr)
         return 2
-    changed = seed(Path(sys.argv[1]), token)
+    try:
+        changed = seed(Path(sys.argv[1]), token)
+    except pki.PKIError as err:
+        print(f"cannot set the join token: {err}", file=sys.stderr)
+        return 1
     print("join token set" if changed else "join token already set")
     return 0
 

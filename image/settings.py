@@ -57,8 +57,9 @@ def validate(s: Settings) -> Settings:
     if s.wifi_ssid:
         if not 1 <= len(s.wifi_ssid.encode()) <= 32:
             raise SettingsError("a Wi-Fi network name has 1 to 32 bytes")
-        if s.wifi_psk and not 8 <= len(s.wifi_psk) <= 63:
-            raise SettingsError("a WPA Wi-Fi password has 8 to 63 characters")
+        if s.wifi_psk and not re.fullmatch(r"[\x20-\x7e]{8,63}", s.wifi_psk):
+            raise SettingsError("a WPA Wi-Fi password has 8 to 63 characters, printable "
+                                "ASCII only (letters, digits, spaces and punctuation)")
         if not _COUNTRY.match(s.wifi_country):
             raise SettingsError("Wi-Fi needs the country the Pi is in, e.g. --wifi-country "
                                 "GB (the radio's legal channels depend on it)")

@@ -2,8 +2,11 @@
 no PyPI: `pip install --no-index --find-links` from what the image carries.
 
 bramble's own wheel is built from the source tree this module runs from; the others come
-from `pip download` for the image's Python version and manylinux aarch64, cached under
-~/.cache/bramble/wheels (pip skips files already there). Blocking: runs pip.
+from `pip download` for the image's Python version and manylinux on the target machine
+(aarch64 for a Pi; x86_64 for the test roots that boot in systemd-nspawn), cached under
+~/.cache/bramble/wheels/cpXY-ARCH. The cache answers first: when it satisfies every
+requirement, no index is asked (an offline build; delete the cache to pick up newer
+releases). Blocking: runs pip.
 """
 
 from __future__ import annotations
@@ -15,9 +18,16 @@ from pathlib import Path
 
 from bramble.image.disk import ImageError
 
-# glibc of Raspberry Pi OS Bookworm is 2.36; pip needs every tag spelled out.
-PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_31_aarch64",
-             "manylinux_2_34_aarch64", "manylinux_2_36_aarch64")
+# glibc of Raspberry Pi OS Bookworm and Debian 12 is 2.36; pip needs every tag spelled out.
+MANYLINUX = ("manylinux2014", "manylinux_2_28", "manylinux_2_31", "manylinux_2_34",
+             "manylinux_2_36")
+ARCHES = ("aarch64", "x86_64")
+
+
+def platforms(arch: str) -> list[str]:
+    if arch not in ARCHES:
+        raise ImageError(f"no wheels for {arch!r}: one of {', '.join(ARCHES)}")
+    return [f"{tag}_{arch}" for tag in MANYLINUX]
 
 
 def cache_dir() -> Path:
@@ -46,21 +56,24 @@ def _pip(*args: str) -> None:
         raise ImageError(f"pip {args[0]} failed:\n{tail}")
 
 
-def collect(dest: Path, python_version: str, cache: Path | None = None) -> list[Path]:
-    """bramble's wheel and its dependencies' aarch64 wheels, copied into `dest`."""
+def collect(dest: Path, python_version: str, cache: Path | None = None,
+            arch: str = "aarch64") -> list[Path]:
+    """bramble's wheel and its dependencies' wheels for `arch`, copied into `dest`."""
     root = source_tree()
     cache = cache or cache_dir()
-    tag = f"cp{python_version.replace('.', '')}-aarch64"
-    deps = cache / tag
+    deps = cache / f"cp{python_version.replace('.', '')}-{arch}"
     deps.mkdir(parents=True, exist_ok=True)
     _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(dest), str(root))
-    platform_args = [a for p in PLATFORMS for a in ("--platform", p)]
-    _pip("download", "--quiet", "--only-binary=:all:", *platform_args,
-         "--python-version", python_version, "--implementation", "cp",
-         "--dest", str(deps), *requirements(root))
-    # Only what this resolution needs: an older cache may hold other versions too, and
-    # the Pi's pip would still pick the newest; carrying them all only costs room.
-    _pip("download", "--quiet", "--no-index", "--find-links", str(deps), "--only-binary=:all:",
-         *platform_args, "--python-version", python_version, "--implementation", "cp",
-         "--dest", str(dest), *requirements(root))
+    target = [*(a for p in platforms(arch) for a in ("--platform", p)), "--only-binary=:all:",
+              "--python-version", python_version, "--implementation", "cp"]
+    # Only what this resolution needs goes into `dest`: an older cache may hold other
+    # versions too, and the Pi's pip would still pick the newest; carrying them all only
+    # costs room.
+    offline = ["download", "--quiet", "--no-index", "--find-links", str(deps), *target,
+               "--dest", str(dest), *requirements(root)]
+    try:
+        _pip(*offline)
+    except ImageError:
+        _pip("download", "--quiet", *target, "--dest", str(deps), *requirements(root))
+        _pip(*offline)
     return sorted(dest.glob("*.whl"))

@@ -149,11 +149,21 @@ def revoke_tokens(data_dir: Path, user: str) -> int:
     return len(table) - len(kept)
 
 
-def rotate_join_token(data_dir: Path) -> str:
-    """Replace the cluster join token (file and table entry); returns the new one. Nodes
-    that joined keep their own credentials; only new joins need the new token."""
+def rotate_join_token(data_dir: Path, token: str | None = None) -> str:
+    """Replace the cluster join token (file and table entry) with a new one, or with
+    `token` (64 hex digits: an SD card's bramble.toml carries the cluster's token before
+    the master ever ran); returns it. Nodes that joined keep their own credentials; only
+    new joins need the new token."""
     data_dir = Path(data_dir)
-    token = issue_token(data_dir, Identity(JOIN_USER, JOIN_GROUPS))
+    identity = Identity(JOIN_USER, JOIN_GROUPS)
+    if token is None:
+        token = issue_token(data_dir, identity)
+    else:
+        if len(token) != 64 or token.strip("0123456789abcdef"):
+            raise PKIError("a join token is 64 hex digits")
+        table = {d: i for d, i in load_token_table(data_dir).items() if i.user != JOIN_USER}
+        table[token_digest(token)] = identity
+        _write_token_table(data_dir, table)
     kubeconfig.atomic_write(data_dir / _JOIN_TOKEN, (token + "\n").encode())
     return token
 

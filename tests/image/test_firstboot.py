@@ -83,13 +83,15 @@ def test_node_first_boot(tmp_path: Path) -> None:
     assert run2.calls[-1] == ("systemctl", "start", "--no-block", "bramble-node.service")
 
 
-def test_master_installs_podman_and_seeds_the_token(tmp_path: Path) -> None:
-    s = Settings(role="master", token=new_token(), hostname="boss")
+@pytest.mark.parametrize(("role", "installs_podman"), [("master", False), ("up", True)])
+def test_podman_only_where_pods_run_and_the_token_is_seeded(
+        tmp_path: Path, role: str, installs_podman: bool) -> None:
+    s = Settings(role=role, token=new_token(), hostname="boss")
     fake_pi(tmp_path, s, memory=True)
     (tmp_path / "usr/bin/podman").unlink()
     run = Recorder()
     assert firstboot.main(["--root", str(tmp_path)], run=run) == 0
-    assert any(call[-2:] == ("-y", "podman") for call in run.calls)
+    assert any(call[-2:] == ("-y", "podman") for call in run.calls) is installs_podman
     assert any("bramble.image.seed" in call for call in run.calls)
     assert (tmp_path / "etc/hostname").read_text() == "boss\n"
 
@@ -111,6 +113,12 @@ def test_seed_makes_the_toml_token_the_masters(tmp_path: Path) -> None:
     assert known is not None and known.user == pki.JOIN_USER
     # The master's own start keeps it (master/pki.py's _ensure_join_token).
     assert pki._ensure_join_token(tmp_path) == token  # noqa: SLF001
+    # Another token replaces it: the old one no longer lets a node join.
+    other = new_token()
+    assert seed(tmp_path, other) is True
+    assert pki.authenticate(pki.load_token_table(tmp_path), token) is None
+    with pytest.raises(pki.PKIError, match="64 hex digits"):
+        seed(tmp_path, "-not-a-token")
 
 
 def test_cli_generates_and_prints_the_token(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -125,3 +133,105 @@ def test_cli_generates_and_prints_the_token(tmp_path: Path, capsys: pytest.Captu
     token = seen["req"].settings.token
     out = capsys.readouterr().out
     assert out.count(token) == 2 and "join token" in out
+
+
+# --- Wi-Fi credentials as NetworkManager and wpa_supplicant read them ------------------------
+
+def glib_unescape(value: str) -> str:
+    """What GLib's key-file reader makes of a string value (g_key_file_get_string): the
+    escapes \\s \\n \\t \\r \\\\; any other backslash sequence is an error."""
+    out, i = [], 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\":
+            nxt = value[i + 1]  # a trailing backslash is an error too (IndexError)
+            out.append({"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[nxt])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def nm_read_ssid(value: str) -> bytes:
+    """NetworkManager's keyfile reader for ssid= (libnm-core nm-keyfile.c get_bytes): a
+    value of only digits, spaces and ';' that parses as "N;N;..." is a byte list; anything
+    else is a GLib string in which "\\;" means ';'."""
+    if value and set(value) <= set("0123456789; ") and value.rstrip(" ").endswith(";"):
+        parts = [p.strip() for p in value.rstrip(" ").split(";")[:-1]]
+        if all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
+            return bytes(int(p) for p in parts)
+    return glib_unescape(value).replace("\\;", ";").encode()
+
+
+@pytest.mark.parametrize(("ssid", "written"), [
+    ("home", "home"),
+    ("home net", "home net"),                   # inner spaces are kept by GLib
+    ("#1 [guest]=x", "#1 [guest]=x"),           # only a line's first '#' starts a comment
+    ("2024", "2024"),                           # digits without ';' are not a byte list
+    ("Café", "67;97;102;195;169;"),             # not ASCII: bytes C a f 0xc3 0xa9
+    ("a;b", "97;59;98;"),                       # ';' -> byte list (NM would unescape \;)
+    ("12;34;", "49;50;59;51;52;59;"),           # plain, NM would read bytes 12 and 34
+    ("back\\slash", "98;97;99;107;92;115;108;97;115;104;"),  # '\\' is 92
+    (" lead", "32;108;101;97;100;"),            # GLib drops leading whitespace
+    ("trail ", "116;114;97;105;108;32;"),
+])
+def test_keyfile_ssid(ssid: str, written: str) -> None:
+    assert firstboot.keyfile_ssid(ssid) == written
+    assert nm_read_ssid(written) == ssid.encode()
+
+
+@pytest.mark.parametrize(("psk", "written"), [
+    ("correct horse", "correct horse"),
+    ('semi;colon#"quote"', 'semi;colon#"quote"'),  # ';' only splits lists, '"' is plain
+    ("back\\slash\\n", "back\\\\slash\\\\n"),      # \ doubled: "\n" stays two characters
+    ("  two leading", "\\s\\stwo leading"),        # GLib drops leading whitespace: \s
+    ("trailing  ", "trailing\\s\\s"),
+    ("        ", "\\s" * 8),
+])
+def test_keyfile_psk(psk: str, written: str) -> None:
+    assert firstboot.keyfile_string(psk) == written
+    assert glib_unescape(written) == psk
+
+
+def test_wpa_psk_matches_wpa_passphrase() -> None:
+    # IEEE 802.11i-2004, H.4.1: passphrase "password", SSID "IEEE".
+    assert firstboot.wpa_psk("IEEE", "password") == (
+        "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e")
+
+
+@pytest.mark.parametrize("network_manager", [True, False])
+def test_wifi_files_with_awkward_credentials(tmp_path: Path, network_manager: bool) -> None:
+    psk = ' p#ss"\\word '
+    s = Settings(role="node", token=new_token(), wifi_ssid="Café;1", wifi_psk=psk,
+                 wifi_country="FR")
+    fake_pi(tmp_path, s, memory=True)
+    if not network_manager:
+        (tmp_path / "etc/NetworkManager/system-connections").rmdir()
+        (tmp_path / "etc/NetworkManager").rmdir()
+    assert firstboot.main(["--root", str(tmp_path)], run=Recorder()) == 0
+    if network_manager:
+        conf = (tmp_path / "etc/NetworkManager/system-connections/"
+                "bramble-wifi.nmconnection").read_text()
+        values = dict(line.split("=", 1) for line in conf.splitlines() if "=" in line)
+        assert nm_read_ssid(values["ssid"]) == "Café;1".encode()
+        assert glib_unescape(values["psk"]) == psk
+    else:
+        conf = (tmp_path / "etc/wpa_supplicant/wpa_supplicant.conf").read_text()
+        assert f"\tssid={'Café;1'.encode().hex()}\n" in conf
+        assert f"\tpsk={firstboot.wpa_psk('Café;1', psk)}\n" in conf
+        assert "country=FR\n" in conf
+
+
+@pytest.mark.parametrize(("wifi", "message"), [
+    ('ssid = "home"\npsk = "short"\ncountry = "GB"', "8 to 63"),
+    ('ssid = "home"\npsk = "pässwörter"\ncountry = "GB"', "printable ASCII"),
+    ('ssid = "' + "x" * 33 + '"\ncountry = "GB"', "1 to 32 bytes"),
+])
+def test_bad_wifi_in_toml(tmp_path: Path, wifi: str, message: str) -> None:
+    s = Settings(role="node", token=new_token())
+    fake_pi(tmp_path, s, memory=True)
+    toml = tmp_path / "boot/firmware/bramble.toml"
+    toml.write_text(toml.read_text().split("[wifi]")[0] + "[wifi]\n" + wifi + "\n")
+    with pytest.raises(firstboot.FirstBootError, match=message):
+        firstboot.load_settings(toml)
