@@ -249,7 +249,9 @@ def role_setup(root: Path, s: dict[str, str], run: Runner) -> None:
     role = s["role"]
     env = ""
     if role == "node":
-        env = f"BRAMBLE_NODE_ARGS=--token {s['token']}\n"
+        # In the environment, not the arguments: /proc/PID/cmdline is world-readable,
+        # /proc/PID/environ and this file (0600) are root's only.
+        env = f"BRAMBLE_JOIN_TOKEN={s['token']}\n"
     _atomic(root / ENV_FILE, "# Written by bramble-firstboot from bramble.toml\n" + env,
             mode=0o600)
     if role in ("master", "up"):

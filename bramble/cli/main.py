@@ -9,6 +9,7 @@ exit code 1, never a traceback; --debug adds the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -125,10 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master", default="", metavar="URL",
                    help="the master's API, e.g. https://bramble.local:6443 (default: find "
                         "it on the LAN with mDNS)")
-    p.add_argument("--token", default="", metavar="JOIN_TOKEN",
+    # The environment, unlike the command line, is readable by root only: systemd units
+    # pass the token that way (EnvironmentFile, mode 0600).
+    p.add_argument("--token", default=os.environ.get("BRAMBLE_JOIN_TOKEN", ""),
+                   metavar="JOIN_TOKEN",
                    help="the cluster's join token (the master's data dir has it in "
-                        "join-token); needed only the first time. Without it the node "
-                        "waits until `bramble nodes approve NAME` at the master")
+                        "join-token; default: $BRAMBLE_JOIN_TOKEN); needed only the first "
+                        "time. Without it the node waits until `bramble nodes approve NAME` "
+                        "at the master")
     p.add_argument("--cluster", default="", metavar="ID",
                    help="without --master: join only the cluster with this id (when a LAN "
                         "has several)")

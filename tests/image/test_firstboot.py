@@ -65,7 +65,7 @@ def test_node_first_boot(tmp_path: Path) -> None:
     keys = tmp_path / "root/.ssh/authorized_keys"
     assert keys.read_text() == "ssh-ed25519 AAAAC3 me@laptop\n"
     env = tmp_path / "etc/bramble/bramble.env"
-    assert f"BRAMBLE_NODE_ARGS=--token {token}\n" in env.read_text()
+    assert f"BRAMBLE_JOIN_TOKEN={token}\n" in env.read_text()
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
     assert ("systemctl", "enable", "bramble-node.service") in run.calls
     assert ("systemctl", "disable", "bramble-master.service") in run.calls

@@ -95,3 +95,15 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     problems = [line for line in (proc.stdout + proc.stderr).splitlines()
                 if line.strip() and "is not executable: No such file" not in line]
     assert problems == []
+
+
+def test_the_node_takes_its_join_token_from_the_environment(monkeypatch) -> None:
+    # First boot writes BRAMBLE_JOIN_TOKEN into the unit's EnvironmentFile (0600), so the
+    # token never shows on the command line that every user can read in /proc.
+    from bramble.cli.main import build_parser
+
+    monkeypatch.setenv("BRAMBLE_JOIN_TOKEN", "ab" * 32)
+    assert build_parser().parse_args(["node"]).token == "ab" * 32
+    assert build_parser().parse_args(["node", "--token", "cd" * 32]).token == "cd" * 32
+    monkeypatch.delenv("BRAMBLE_JOIN_TOKEN")
+    assert build_parser().parse_args(["node"]).token == ""
