@@ -562,6 +562,25 @@ def _replicaset(w: _Writer, obj: Obj, related: dict[str, Any], now: datetime) ->
     _conditions_table(w, status.get("conditions"))
 
 
+def _replicationcontroller(w: _Writer, obj: Obj, related: dict[str, Any],
+                           now: datetime) -> None:
+    """kubectl's describeReplicationController: a ReplicaSet's page with a map selector."""
+    from bramble.kube.printers import format_labels
+
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    meta = _meta(obj)
+    w(0, f"Name:\t{meta.get('name', '')}\n")
+    w(0, f"Namespace:\t{meta.get('namespace', '')}\n")
+    w(0, f"Selector:\t{format_labels(spec.get('selector'))}\n")
+    _labels(w, "Labels", meta.get("labels"))
+    _annotations(w, "Annotations", meta.get("annotations"))
+    w(0, f"Replicas:\t{status.get('replicas', 0)} current / {spec.get('replicas', 1)} desired\n")
+    counts = _pod_counts(related.get("pods") or [], meta.get("uid", ""))
+    w(0, f"Pods Status:\t{_pods_status_line(counts)}\n")
+    _pod_template(w, spec.get("template") or {})
+    _conditions_table(w, status.get("conditions"))
+
+
 def _daemonset(w: _Writer, obj: Obj, related: dict[str, Any], now: datetime) -> None:
     from bramble.kube.printers import format_label_selector, format_labels
 
@@ -838,6 +857,7 @@ _DESCRIBERS: dict[str, Describer] = {
     "v1/ConfigMap": _configmap,
     "v1/Secret": _secret,
     "v1/Namespace": _namespace,
+    "v1/ReplicationController": _replicationcontroller,
     "apps/v1/Deployment": _deployment,
     "apps/v1/ReplicaSet": _replicaset,
     "apps/v1/DaemonSet": _daemonset,
@@ -859,6 +879,12 @@ def related_queries(key: str, obj: Obj) -> dict[str, Query]:
         selector = selector_string(spec.get("selector"))
         return {"pods": Query("", "v1", "pods", ns, params={"labelSelector": selector})} \
             if selector else {}
+    if key == "v1/ReplicationController":
+        from bramble.kube.printers import format_labels
+
+        selector = spec.get("selector")
+        return {"pods": Query("", "v1", "pods", ns, params={
+            "labelSelector": format_labels(selector)})} if selector else {}
     if key == "apps/v1/Deployment":
         selector = selector_string(spec.get("selector"))
         return {"replicasets": Query("apps", "v1", "replicasets", ns,

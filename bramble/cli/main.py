@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-not-found", action="store_true",
                    help="do not fail for objects that do not exist")
 
-    p = sub.add_parser("scale", parents=[client], help="set the replicas of a Deployment or "
-                       "ReplicaSet")
+    p = sub.add_parser("scale", parents=[client], help="set the replicas of a Deployment, "
+                       "ReplicaSet or ReplicationController")
     p.add_argument("targets", nargs="+", metavar="TYPE/NAME", help="TYPE/NAME or TYPE NAME")
     p.add_argument("--replicas", type=int, required=True, metavar="COUNT")
 

@@ -352,6 +352,25 @@ def _replicaset_cells(obj: Obj, now: datetime) -> list[Cell]:
             format_label_selector(spec.get("selector"))]
 
 
+# ReplicationController: as a ReplicaSet, with its selector a plain map.
+REPLICATIONCONTROLLER_COLUMNS = [
+    NAME,
+    _col("Desired", "integer", "Replicas is the number of desired replicas."),
+    _col("Current", "integer", "Replicas is the most recently observed number of replicas."),
+    _col("Ready", "integer", "The number of ready replicas for this replication controller."),
+    AGE, _CONTAINERS, _IMAGES, _SELECTOR,
+]
+
+
+def _replicationcontroller_cells(obj: Obj, now: datetime) -> list[Cell]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = _containers(_template_spec(obj))
+    selector = spec.get("selector")
+    return [_name(obj), _int(spec.get("replicas", 1)), _int(status.get("replicas")),
+            _int(status.get("readyReplicas")), _age(obj, now), names, images,
+            format_labels(selector if isinstance(selector, dict) else None)]
+
+
 DAEMONSET_COLUMNS = [
     NAME,
     _col("Desired", "integer", "The total number of nodes that should be running the daemon "
@@ -677,6 +696,7 @@ _KINDS: dict[str, tuple[list[dict[str, Any]], Callable[[Obj, datetime], list[Cel
     "v1/Secret": (SECRET_COLUMNS, _secret_cells),
     "v1/Namespace": (NAMESPACE_COLUMNS, _namespace_cells),
     "v1/Event": (EVENT_COLUMNS, _event_cells),
+    "v1/ReplicationController": (REPLICATIONCONTROLLER_COLUMNS, _replicationcontroller_cells),
     "apps/v1/Deployment": (DEPLOYMENT_COLUMNS, _deployment_cells),
     "apps/v1/ReplicaSet": (REPLICASET_COLUMNS, _replicaset_cells),
     "apps/v1/DaemonSet": (DAEMONSET_COLUMNS, _daemonset_cells),

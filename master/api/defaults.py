@@ -350,6 +350,28 @@ def _deployment(obj: Obj) -> None:
     _template(spec)
 
 
+# --- ReplicationController (core/v1): the 1.0 ReplicaSet --------------------------------------
+
+def _replication_controller(obj: Obj) -> None:
+    """SetDefaults_ReplicationController: without a selector the RC selects its template's
+    labels, and without labels of its own it carries them too (both as copies: the three
+    maps stay independent once stored); one replica."""
+    spec = _dict(obj, "spec", create=True)
+    if spec is None:
+        return
+    template = _dict(spec, "template")
+    template_meta = _dict(template, "metadata") if template is not None else None
+    labels = template_meta.get("labels") if template_meta is not None else None
+    if isinstance(labels, dict) and labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        metadata = _dict(obj, "metadata", create=True)
+        if metadata is not None and not metadata.get("labels"):
+            metadata["labels"] = dict(labels)
+    _set(spec, "replicas", 1)
+    _template(spec)
+
+
 def _replica_set(obj: Obj) -> None:
     spec = _dict(obj, "spec", create=True)
     if spec is None:
@@ -442,6 +464,7 @@ _DEFAULTERS: MappingProxyType[str, Callable[[Obj], None]] = MappingProxyType({
     "v1/Secret": _secret,
     "v1/Namespace": _namespace,
     "v1/Endpoints": _endpoints,
+    "v1/ReplicationController": _replication_controller,
     "apps/v1/Deployment": _deployment,
     "apps/v1/ReplicaSet": _replica_set,
     "apps/v1/DaemonSet": _daemon_set,

@@ -85,6 +85,10 @@ RESOURCES: tuple[ResourceType, ...] = (
                                     "involvedObject.resourceVersion",
                                     "involvedObject.fieldPath", "reason", "source", "type",
                                     "reportingComponent")),
+    # ReplicationController: the 1.0 ReplicaSet (equality selector as a plain map).
+    ResourceType("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",),
+                 _WORKLOAD, subresources=("status", "scale"),
+                 selectable_fields=("status.replicas",)),
     ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",), _WORKLOAD,
                  subresources=("status", "scale")),
     ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), _WORKLOAD,

@@ -405,13 +405,17 @@ class ObjectAPI:
         obj = entry.obj()
         m = obj["metadata"]
         spec_selector = obj.get("spec", {}).get("selector") or {}
+        # ReplicationController: a plain map of equality terms, not a LabelSelector.
+        selector_text = (str(selectors.label_selector_from_set(spec_selector))
+                         if t.rt.key == "v1/ReplicationController"
+                         else selectors.selector_to_string(spec_selector))
         return {
             "kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion",
                                              "creationTimestamp") if k in m},
             "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
             "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                       "selector": selectors.selector_to_string(spec_selector)},
+                       "selector": selector_text},
         }
 
     async def update_scale(self, t: Target, scale: Any, identity: auth.Identity,

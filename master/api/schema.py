@@ -497,6 +497,22 @@ _CORE = {
     "Binding": _kind(target=obj("ObjectReference")),
 }
 
+# ReplicationController (core/v1): the selector is a plain map that apply replaces whole.
+_REPLICATION = {
+    "ReplicationController": _kind(spec=obj("ReplicationControllerSpec"),
+                                   status=obj("ReplicationControllerStatus")),
+    "ReplicationControllerSpec": {"minReadySeconds": INTEGER, "replicas": INTEGER,
+                                  "selector": map_of("string", atomic=True),
+                                  "template": obj("PodTemplateSpec")},
+    "ReplicationControllerStatus": {
+        "availableReplicas": INTEGER,
+        "conditions": keyed("ReplicationControllerCondition", "type"),
+        "fullyLabeledReplicas": INTEGER, "observedGeneration": INTEGER,
+        "readyReplicas": INTEGER, "replicas": INTEGER,
+    },
+    "ReplicationControllerCondition": _condition(),
+}
+
 _APPS = {
     "Deployment": _kind(spec=obj("DeploymentSpec"), status=obj("DeploymentStatus")),
     "DeploymentSpec": {
@@ -594,6 +610,7 @@ _PACKAGES = (
     ("io.k8s.apimachinery.pkg.apis.meta.v1.", _META),
     ("io.k8s.api.coordination.v1.", _COORDINATION),
     ("io.k8s.api.core.v1.", _CORE),
+    ("io.k8s.api.core.v1.", _REPLICATION),
     ("io.k8s.api.apps.v1.", _APPS),
     ("io.k8s.api.batch.v1.", _BATCH),
     ("io.k8s.api.autoscaling.v1.", _AUTOSCALING),
@@ -628,6 +645,7 @@ KINDS: Mapping[str, str] = MappingProxyType({
     "v1/Secret": "Secret",
     "v1/Event": "Event",
     "v1/Binding": "Binding",
+    "v1/ReplicationController": "ReplicationController",
     "apps/v1/Deployment": "Deployment",
     "apps/v1/ReplicaSet": "ReplicaSet",
     "apps/v1/DaemonSet": "DaemonSet",

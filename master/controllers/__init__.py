@@ -65,7 +65,7 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
     from .nodeipam import NodeIPAMController
     from .nodelifecycle import NodeLifecycleController
     from .podgc import PodGarbageCollector
-    from .replicaset import ReplicaSetController
+    from .replicaset import ReplicaSetController, ReplicationManager
 
     return [
         Scheduler(api, workers=settings.scheduler_workers,
@@ -73,6 +73,8 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
                   backoff_max=settings.scheduler_backoff_max,
                   flush=settings.scheduler_unschedulable_flush),
         ReplicaSetController(api),
+        # ReplicationController (issue 8): the ReplicaSet controller over the core/v1 kind.
+        ReplicationManager(api),
         DeploymentController(api),
         DaemonSetController(api),
         JobController(api, Backoff(settings.job_pod_backoff, settings.job_pod_backoff_max)),

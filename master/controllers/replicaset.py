@@ -1,22 +1,30 @@
-"""The ReplicaSet controller: keeps `spec.replicas` pods made from `spec.template`.
+"""The ReplicaSet controller and the ReplicationController manager: keep `spec.replicas` pods
+made from `spec.template`.
 
 Role: pkg/controller/replicaset plus the pod helpers of pkg/controller (controller_utils.go,
 controller_ref_manager.go) - claiming pods by selector and ownerReferences, which pods to
-delete first, slow-start creation, and the status the ReplicaSet reports.
+delete first, slow-start creation, and the status the owner reports. As in Kubernetes
+(pkg/controller/replication wraps the ReplicaSet controller), a ReplicationController is
+handled by the same code: `ReplicatedKind` holds what differs (the API path, the kind its
+pods' controllerRef names, how `spec.selector` is read - a LabelSelector or a plain map of
+equality terms), the two controller classes only their names (the events' component), and
+`decide` is the one decision for both.
 
 Invariants:
 - The store is the informer cache and every write is awaited before `reconcile` returns, so
-  the next reconcile of the same ReplicaSet sees what this one did: no "expectations"; after
+  the next reconcile of the same owner sees what this one did: no "expectations"; after
   a master restart the pods already in the store are counted, never created twice.
 - A pod has at most one controller. Only orphans that match the selector (and are not being
-  deleted) are adopted, only pods this ReplicaSet controls are released, and nothing is
-  adopted or released while the ReplicaSet itself is being deleted.
+  deleted) are adopted, only pods this owner controls are released, and nothing is
+  adopted or released while the owner itself is being deleted. A ReplicaSet and a
+  ReplicationController selecting the same orphan race for it; the resourceVersion
+  precondition of the adoption lets exactly one win.
 - Pods being deleted or terminated (Succeeded/Failed) are not active: not counted, not
   deleted again, and replaced at once.
 - Creates go in slow-start batches (1, 2, 4, ...): a template the API refuses costs one
   failed create, not `replicas` of them; the batch that failed stops the rest.
-- The pure functions here (claim, deletion order, plan, status) take `now` as Unix seconds
-  and read nothing else; the controller around them is the only I/O.
+- The pure functions here (claim, deletion order, decide, plan, status) take `now` as Unix
+  seconds and read nothing else; the controller around them is the only I/O.
 """
 
 from __future__ import annotations
@@ -433,13 +441,73 @@ def calculate_status(rs: Obj, active: list[Obj], error: tuple[str, str] | None,
     return status, (None if soonest is None else soonest + 0.05)
 
 
+# --- the kinds -------------------------------------------------------------------------------
+
+def map_selector(selector: Any) -> LabelSelector:
+    """A ReplicationController's `spec.selector`: a plain map of equality terms
+    (labels.SelectorFromSet). None and {} select everything - which the API refuses and
+    the controller never acts on. Raises BadRequest for anything but a map of strings."""
+    if selector is not None and not (isinstance(selector, dict) and all(
+            isinstance(v, str) for v in selector.values())):
+        raise BadRequest("invalid label selector: must be a map of strings")
+    return label_selector_from_set(selector)
+
+
+@dataclass(frozen=True)
+class ReplicatedKind:
+    """What differs between the kinds that keep N pods from a template: data only."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str  # as the pods' controllerRef names it
+    # spec.selector -> LabelSelector; raises BadRequest when it is malformed.
+    selector: Callable[[Any], LabelSelector]
+
+
+REPLICA_SET = ReplicatedKind("apps", "v1", "replicasets", "ReplicaSet",
+                             label_selector_from_struct)
+REPLICATION_CONTROLLER = ReplicatedKind("", "v1", "replicationcontrollers",
+                                        "ReplicationController", map_selector)
+
+
+# --- the decision -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    """One reconcile of an owner: the pods it claims (adoptions and releases to write first),
+    the active ones among them, and the pods to create or delete."""
+
+    claim: Claim
+    active: list[Obj]
+    plan: ReplicaPlan
+
+
+def decide(owner: Obj, selector: LabelSelector, candidates: Iterable[Obj], now: float | None,
+           related: Callable[[], Iterable[Obj]] = lambda: (),
+           burst: int = BURST_REPLICAS) -> Decision:
+    """syncReplicaSet's decision for a ReplicaSet or a ReplicationController: claim the
+    `candidates` (the namespace's pods it may own), then create the missing replicas or
+    choose the surplus to delete - nothing while the owner is being deleted (the garbage
+    collector takes its pods). `related()` lists the pods of the owner's siblings (same
+    controller), read only when pods must go: they rank pods doubled up on a node."""
+    claimed = claim(owner, selector, candidates)
+    active = [p for p in claimed.owned if is_active(p)]
+    if _meta(owner).get("deletionTimestamp"):
+        return Decision(claimed, active, ReplicaPlan(0, []))
+    surplus = len(active) > replicas_of(owner)
+    return Decision(claimed, active,
+                    plan_replicas(owner, active, related() if surplus else (), now, burst))
+
+
 # --- the loop ---------------------------------------------------------------------------------
 
-class ReplicaSetController(Controller):
-    """Reconciles one ReplicaSet per key (namespace, name), fed by ReplicaSet and pod
-    changes; an orphan pod's change wakes every ReplicaSet whose selector matches it."""
+class ReplicatedPodsController(Controller):
+    """Reconciles one owner of `kind` per key (namespace, name), fed by the owners' and the
+    pods' changes; an orphan pod's change wakes every owner whose selector matches it.
+    Subclasses name the kind."""
 
-    name = "replicaset-controller"
+    kind: ReplicatedKind
     workers = 4
 
     def __init__(self, api: ObjectAPI, burst: int = BURST_REPLICAS,
@@ -448,25 +516,25 @@ class ReplicaSetController(Controller):
         self.burst = burst
         self.clock = clock
         self.pods = self.target("", "v1", "pods")
-        self.replicasets = self.target("apps", "v1", "replicasets")
+        self.owners = self.target(self.kind.group, self.kind.version, self.kind.plural)
         self.events = EventRecorder(api, self.name)
         self._selectors: dict[tuple[str, str], tuple[int, LabelSelector | None]] = {}
-        self.watches = [Watch(self.replicasets.resource, own_key),
+        self.watches = [Watch(self.owners.resource, own_key),
                         Watch(self.pods.resource, self._pod_keys)]
 
     def initial_keys(self) -> Iterable[Key]:
-        return [(e.namespace, e.name) for e in self.store.list(self.replicasets.resource)]
+        return [(e.namespace, e.name) for e in self.store.list(self.owners.resource)]
 
     # -- keys ---------------------------------------------------------------------------
 
     def _selector(self, entry: Entry) -> LabelSelector | None:
-        """The parsed selector of a stored ReplicaSet, cached per resourceVersion."""
+        """The parsed selector of a stored owner, cached per resourceVersion."""
         key = (entry.namespace, entry.name)
         cached = self._selectors.get(key)
         if cached is not None and cached[0] == entry.rv:
             return cached[1]
         try:
-            parsed: LabelSelector | None = label_selector_from_struct(
+            parsed: LabelSelector | None = self.kind.selector(
                 (entry.obj().get("spec") or {}).get("selector"))
         except BadRequest:
             parsed = None
@@ -476,30 +544,32 @@ class ReplicaSetController(Controller):
         return parsed
 
     def _pod_keys(self, change: Change) -> Iterable[Key]:
-        return controller_keys(change, "ReplicaSet", lambda ns: (
-            (rs, self._selector(rs)) for rs in self.store.list(self.replicasets.resource, ns)))
+        return controller_keys(change, self.kind.kind, lambda ns: (
+            (owner, self._selector(owner))
+            for owner in self.store.list(self.owners.resource, ns)))
 
     # -- reconcile ----------------------------------------------------------------------
 
-    def _candidates(self, rs: Obj, selector: LabelSelector) -> list[Obj]:
-        """The namespace's pods this ReplicaSet may claim: matching ones, and any that name
-        its uid (owned pods whose labels changed). Only those are decoded."""
-        uid = _meta(rs).get("uid", "").encode()
-        pods = self.store.list(self.pods.resource, _meta(rs).get("namespace", ""))
+    def _candidates(self, owner: Obj, selector: LabelSelector) -> list[Obj]:
+        """The namespace's pods this owner may claim: matching ones, and any that name its
+        uid (owned pods whose labels changed). Only those are decoded."""
+        uid = _meta(owner).get("uid", "").encode()
+        pods = self.store.list(self.pods.resource, _meta(owner).get("namespace", ""))
         return [e.obj() for e in pods if selector.matches(e.labels) or (uid and uid in e.raw)]
 
-    def _related(self, rs: Obj) -> list[Obj]:
-        """Pods of every ReplicaSet with the same controller (getIndirectlyRelatedPods);
-        none for a ReplicaSet without one, so all its pods rank alike."""
-        ns = _meta(rs).get("namespace", "")
-        owner = controller_of(rs)
-        if owner is None:
+    def _related(self, owner: Obj) -> list[Obj]:
+        """Pods of every owner of this kind with the same controller
+        (getIndirectlyRelatedPods); none for an owner without one, so all its pods rank
+        alike."""
+        ns = _meta(owner).get("namespace", "")
+        controller = controller_of(owner)
+        if controller is None:
             return []
         siblings = set()
-        for e in self.store.list(self.replicasets.resource, ns):
-            if owner.get("uid", "").encode() in e.raw:
+        for e in self.store.list(self.owners.resource, ns):
+            if controller.get("uid", "").encode() in e.raw:
                 ref = controller_of(e.obj())
-                if ref is not None and ref.get("uid") == owner.get("uid"):
+                if ref is not None and ref.get("uid") == controller.get("uid"):
                     siblings.add(e.obj()["metadata"].get("uid", ""))
         related = []
         for e in self.store.list(self.pods.resource, ns):
@@ -512,50 +582,47 @@ class ReplicaSetController(Controller):
 
     async def reconcile(self, key: Key) -> float | None:
         ns, name = key  # type: ignore[misc]
-        entry = self.store.get(self.replicasets.resource, ns, name)
+        entry = self.store.get(self.owners.resource, ns, name)
         if entry is None:
             return None
-        rs = entry.obj()
+        owner = entry.obj()
         try:
-            selector = label_selector_from_struct((rs.get("spec") or {}).get("selector"))
+            selector = self.kind.selector((owner.get("spec") or {}).get("selector"))
         except BadRequest as err:
-            log.warning("replicaset has an invalid selector", extra={
-                "namespace": ns, "name": name, "error": err.message})
+            log.warning("owner has an invalid selector", extra={
+                "kind": self.kind.kind, "namespace": ns, "name": name, "error": err.message})
             return None
         if selector.empty():
             return None  # validation refuses it; never claim a whole namespace
-        claimed = claim(rs, selector, self._candidates(rs, selector))
-        await write_claims(self.api, self.identity, self.pods, rs, claimed)
-        active = [p for p in claimed.owned if is_active(p)]
+        decision = decide(owner, selector, self._candidates(owner, selector), self.clock(),
+                          lambda: self._related(owner), self.burst)
+        await write_claims(self.api, self.identity, self.pods, owner, decision.claim)
+        active, plan = decision.active, decision.plan
         failed: tuple[str, StatusError] | None = None
-        if not _meta(rs).get("deletionTimestamp"):
-            now = self.clock()
-            plan = plan_replicas(rs, active, self._related(rs) if len(active) > replicas_of(
-                rs) else (), now, self.burst)
-            if plan.create:
-                err = await self._create(rs, plan.create)
-                failed = ("FailedCreate", err) if err is not None else None
-            if plan.delete:
-                err = await self._delete(rs, plan.delete)
-                failed = ("FailedDelete", err) if err is not None else failed
-            if plan.create or plan.delete:
-                active = [p for p in claim(rs, selector, self._candidates(rs, selector)).owned
-                          if is_active(p)]
+        if plan.create:
+            err = await self._create(owner, plan.create)
+            failed = ("FailedCreate", err) if err is not None else None
+        if plan.delete:
+            err = await self._delete(owner, plan.delete)
+            failed = ("FailedDelete", err) if err is not None else failed
+        if plan.create or plan.delete:
+            active = [p for p in claim(owner, selector, self._candidates(owner, selector)).owned
+                      if is_active(p)]
         error = (failed[0], failed[1].message) if failed is not None else None
-        status, after = calculate_status(rs, active, error, self.clock())
-        if status != (rs.get("status") or {}):
-            rs["status"] = status
-            await self.api.update(Target(self.replicasets.rt, ns, name, "status"), rs,
+        status, after = calculate_status(owner, active, error, self.clock())
+        if status != (owner.get("status") or {}):
+            owner["status"] = status
+            await self.api.update(Target(self.owners.rt, ns, name, "status"), owner,
                                   WriteOptions(), self.identity)
         if failed is not None:
             raise failed[1]  # try again after the queue's back-off
         return after
 
-    async def _create(self, rs: Obj, count: int) -> StatusError | None:
+    async def _create(self, owner: Obj, count: int) -> StatusError | None:
         """Create `count` pods in slow-start batches; the error if one failed (the rest of
         its batch went on, later batches are not started)."""
-        ns = _meta(rs).get("namespace", "")
-        body = new_pod(rs)
+        ns = _meta(owner).get("namespace", "")
+        body = new_pod(owner)
         for size in slow_start_batches(count):
             results = await asyncio.gather(
                 *(self.api.create(Target(self.pods.rt, ns), body, WriteOptions(),
@@ -570,20 +637,20 @@ class ReplicaSetController(Controller):
                     raise result
                 else:
                     created.append(result[0]["metadata"]["name"])
-            await asyncio.gather(*(self.events.record(rs, "Normal", "SuccessfulCreate",
+            await asyncio.gather(*(self.events.record(owner, "Normal", "SuccessfulCreate",
                                                       f"Created pod: {pod}")
                                    for pod in created))
             if failed is not None:
                 if failed.code == 403 and "being terminated" in failed.message:
                     return None  # the namespace is going away: every create would fail
-                await self.events.record(rs, "Warning", "FailedCreate",
+                await self.events.record(owner, "Warning", "FailedCreate",
                                          f"Error creating: {failed.message}")
                 return failed
         return None
 
-    async def _delete(self, rs: Obj, pods: list[Obj]) -> StatusError | None:
+    async def _delete(self, owner: Obj, pods: list[Obj]) -> StatusError | None:
         """Delete the chosen pods (all at once, as Kubernetes does); the first error."""
-        ns = _meta(rs).get("namespace", "")
+        ns = _meta(owner).get("namespace", "")
 
         async def one(pod: Obj) -> StatusError | None:
             m = _meta(pod)
@@ -593,12 +660,26 @@ class ReplicaSetController(Controller):
             except StatusError as err:
                 if err.code == 404:
                     return None
-                await self.events.record(rs, "Warning", "FailedDelete",
+                await self.events.record(owner, "Warning", "FailedDelete",
                                          f"Error deleting: {err.message}")
                 return err
-            await self.events.record(rs, "Normal", "SuccessfulDelete",
+            await self.events.record(owner, "Normal", "SuccessfulDelete",
                                      f"Deleted pod: {m.get('name', '')}")
             return None
 
         errors = [e for e in await asyncio.gather(*(one(p) for p in pods)) if e is not None]
         return errors[0] if errors else None
+
+
+class ReplicaSetController(ReplicatedPodsController):
+    name = "replicaset-controller"
+    kind = REPLICA_SET
+
+
+class ReplicationManager(ReplicatedPodsController):
+    """ReplicationControllers (core/v1), as kube-controller-manager's ReplicationManager:
+    the ReplicaSet controller over another kind; its events come from
+    "replication-controller"."""
+
+    name = "replication-controller"
+    kind = REPLICATION_CONTROLLER

@@ -26,7 +26,7 @@ from bramble.kube import names
 from bramble.kube.errors import FieldError, invalid
 from bramble.master.api.defaults import default
 from bramble.master.api.resources import RESOURCES
-from bramble.master.api.validation import apps, batch, core
+from bramble.master.api.validation import apps, batch, core, replicationcontroller
 from bramble.master.api.validation.meta import (
     Errs,
     Obj,
@@ -72,6 +72,11 @@ _RULES = MappingProxyType({
                         validate_object_meta_update),
     "v1/Event": _Rules(core.validate_event, core.validate_event_update,
                        validate_object_meta_update),
+    # ReplicationController
+    "v1/ReplicationController": _Rules(
+        replicationcontroller.validate_replication_controller,
+        replicationcontroller.validate_replication_controller_update,
+        replicationcontroller.validate_replication_controller_status),
     "apps/v1/Deployment": _Rules(apps.validate_deployment, apps.validate_deployment_update,
                                  apps.validate_deployment_status),
     "apps/v1/ReplicaSet": _Rules(apps.validate_replica_set, apps.validate_replica_set_update,
