@@ -205,18 +205,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("targets", nargs="+", metavar="TYPE/NAME", help="TYPE/NAME or TYPE NAME")
     p.add_argument("--replicas", type=int, required=True, metavar="COUNT")
 
-    p = sub.add_parser("logs", parents=[client], help="print (or follow) a container's log")
-    p.add_argument("pod", metavar="POD")
+    p = sub.add_parser("logs", parents=[client],
+                       help="print (or follow) a container's log, or those of every pod of "
+                            "a selector across the cluster (-l)")
+    p.add_argument("pod", metavar="POD", nargs="?", default="",
+                   help="the pod (or give -l SELECTOR)")
+    p.add_argument("-l", "--selector", default="", metavar="SELECTOR",
+                   help="every pod matching this label selector, on every node, merged "
+                        "(with -f: also pods that appear later)")
     p.add_argument("-c", "--container", default="", help="the container (default: the "
-                                                         "pod's only one)")
+                                                         "pod's only or first one)")
+    p.add_argument("--all-containers", action="store_true",
+                   help="every container of the pods, init containers included")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-p", "--previous", action="store_true",
                    help="the log of the container's previous run (after a restart)")
     p.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
+    p.add_argument("--prefix", action=argparse.BooleanOptionalAction, default=None,
+                   help="start each line with [pod/NAME/CONTAINER] (default: on with -l)")
     p.add_argument("--tail", type=int, default=-1, metavar="LINES",
-                   help="only the last LINES lines")
+                   help="only the last LINES lines (default: all, 10 per container with -l)")
     p.add_argument("--since", default="", metavar="DURATION",
                    help="only lines newer than DURATION, e.g. 10m or 1h")
+    p.add_argument("--since-time", default="", metavar="TIME",
+                   help="only lines at or after an RFC 3339 time, e.g. 2024-05-01T10:00:00Z")
+    p.add_argument("--limit-bytes", type=int, default=None, metavar="BYTES",
+                   help="at most BYTES of each log")
+    p.add_argument("--max-log-requests", type=int, default=5, metavar="N",
+                   help="with -l: at most N streams at once (default 5); with -f, more "
+                        "matching containers than N is an error, as in kubectl")
 
     p = sub.add_parser("exec", parents=[client], help="run a command in a container")
     p.add_argument("pod", metavar="POD")

@@ -1,5 +1,7 @@
 """`bramble logs` and `bramble exec`: the streaming commands, over the same API kubectl uses
-(pods/log as a chunked text stream, pods/exec as a v5.channel.k8s.io websocket).
+(pods/log as a chunked text stream, pods/exec as a v5.channel.k8s.io websocket). One pod's
+log is copied through as it comes; a selector's (or --prefix/--all-containers) is merged
+and followed by bramble/cli/clusterlogs.py.
 
 Exec frames are binary messages whose first byte is the channel: 0 stdin, 1 stdout,
 2 stderr, 3 the final Status, 4 resize, 255 close (v5: `255 0` closes stdin). The Status
@@ -54,6 +56,10 @@ def log_params(args: argparse.Namespace) -> dict[str, Any]:
         params["tailLines"] = str(args.tail)
     if args.since:
         params["sinceSeconds"] = str(parse_duration(args.since))
+    if getattr(args, "since_time", ""):
+        params["sinceTime"] = args.since_time
+    if getattr(args, "limit_bytes", None) is not None:
+        params["limitBytes"] = str(args.limit_bytes)
     return params
 
 
@@ -74,6 +80,17 @@ def stdin_frames(data: bytes, chunk: int = 32 * 1024) -> Iterator[bytes]:
 
 
 async def logs(env: Env, args: argparse.Namespace) -> int:
+    if getattr(args, "selector", None) and args.pod:
+        raise UsageError("give a pod name or a selector (-l), not both")
+    if not getattr(args, "selector", None) and not args.pod:
+        raise UsageError("give a pod name, or a selector: bramble logs -l app=web")
+    if args.since and getattr(args, "since_time", ""):
+        raise UsageError("at most one of --since and --since-time may be given")
+    if args.selector or args.all_containers or args.prefix:
+        # Several streams (or one, prefixed): merged, followed across the cluster.
+        from bramble.cli import clusterlogs
+
+        return await clusterlogs.run(env, args)
     path = resource_path("", "v1", "pods", env.namespace, args.pod, "log")
     out = sys.stdout.buffer
     try:
