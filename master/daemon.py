@@ -92,6 +92,9 @@ class Running:
     seen_nodes: SeenNodes | None = None  # node agents seen on the LAN, when mDNS runs
     https_port: int | None = None  # the extra HTTPS port bound (443), if any
     http_redirect_port: int | None = None  # the plain-HTTP redirect's port, if bound
+    # The node agents' usage reports in memory (what `kubectl top` shows; the autoscaler
+    # reads them).
+    usage: nodeapi.UsageCache | None = None
 
 
 def host_identity() -> tuple[list[str], list[str]]:
@@ -243,7 +246,7 @@ async def start(config: MasterConfig, stack: AsyncExitStack) -> Running:
                                     "data_dir": str(data_dir), "objects_rv": store.rv,
                                     **doors})
     return Running(url, port, creds, api, store, metrics, ssl_ctx, seen, https_port,
-                   redirect_port)
+                   redirect_port, usage=app[nodeapi.USAGE_KEY])
 
 
 async def _front_doors(config: MasterConfig, runner: web.AppRunner, ssl_ctx: ssl.SSLContext,
@@ -280,7 +283,9 @@ async def serve(config: MasterConfig, shutdown: asyncio.Event | None = None,
         namespaces = asyncio.create_task(NamespaceController(running.api).run(),
                                          name="namespace-controller")
         loops = [asyncio.create_task(c.run(), name=c.name)
-                 for c in (build_controllers(running.api, config.controllers)
+                 for c in (build_controllers(
+                     running.api, config.controllers,
+                     usage=running.usage.reports if running.usage is not None else None)
                            if config.run_controllers else [])]
         owned = [stop_waiter, refresher, namespaces, *loops]
         if running.seen_nodes is not None:

@@ -65,6 +65,14 @@ def _master_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eviction-delay", type=int, default=None, metavar="SECONDS",
                    help="then its pods are replaced elsewhere this much later, unless they "
                         "tolerate it themselves (default 3)")
+    # HorizontalPodAutoscaler
+    p.add_argument("--hpa-sync-period", type=float, default=None, metavar="SECONDS",
+                   help="how often each HorizontalPodAutoscaler looks at its metrics "
+                        "(default 15, as Kubernetes)")
+    p.add_argument("--hpa-downscale-stabilization", type=float, default=None,
+                   metavar="SECONDS",
+                   help="an autoscaler scales down only to the highest replica count it "
+                        "recommended this long (default 300, as Kubernetes)")
     p.add_argument("--dashboard-read-only-public", action="store_true",
                    help="show the status page's view (not its actions nor logs) without a "
                         "login to anyone who can reach the master")
@@ -402,6 +410,16 @@ def _controller_settings(args: argparse.Namespace) -> Any:
         if args.eviction_delay < 0:
             raise _usage("--eviction-delay must be 0 or more seconds")
         settings = replace(settings, default_eviction_seconds=args.eviction_delay)
+    # HorizontalPodAutoscaler
+    if args.hpa_sync_period is not None:
+        if args.hpa_sync_period <= 0:
+            raise _usage("--hpa-sync-period must be more than 0 seconds")
+        settings = replace(settings, hpa_sync_period=args.hpa_sync_period)
+    if args.hpa_downscale_stabilization is not None:
+        if args.hpa_downscale_stabilization < 0:
+            raise _usage("--hpa-downscale-stabilization must be 0 or more seconds")
+        settings = replace(settings,
+                           hpa_downscale_stabilization=args.hpa_downscale_stabilization)
     return settings
 
 

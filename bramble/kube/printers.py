@@ -678,6 +678,85 @@ def _event_cells(obj: Obj, now: datetime) -> list[Cell]:
             first, count, _name(obj)]
 
 
+# --- HorizontalPodAutoscaler (autoscaling/v2) ----------------------------------------------
+
+HPA_COLUMNS = [
+    NAME,
+    _col("Reference", description="scaleTargetRef points to the target resource to scale, "
+         "and is used to the pods for which metrics should be collected, as well as to "
+         "actually change the replica count."),
+    _col("Targets", description="metrics contains the specifications for which to use to "
+         "calculate the desired replica count (the maximum replica count across all "
+         "metrics will be used)."),
+    _col("MinPods", description="minReplicas is the lower limit for the number of replicas "
+         "to which the autoscaler can scale down."),
+    _col("MaxPods", "integer", "maxReplicas is the upper limit for the number of replicas to "
+         "which the autoscaler can scale up."),
+    _col("Replicas", "integer", "currentReplicas is current number of replicas of pods "
+         "managed by this autoscaler, as last seen by the autoscaler."),
+    AGE,
+]
+
+_UNKNOWN = "<unknown>"
+
+
+def _hpa_metric(spec: Obj, status: Obj | None) -> str:
+    """One metric of formatHPAMetrics: "cpu: 42%/50%", "memory: 12Mi/100Mi", "5/10 (avg)"."""
+    kind = spec.get("type")
+    status = status or {}
+    if kind in ("Resource", "ContainerResource"):
+        field = "resource" if kind == "Resource" else "containerResource"
+        src = spec.get(field) or {}
+        target = src.get("target") or {}
+        current = (status.get(field) or {}).get("current") if status.get(field) else None
+        name = src.get("name", "")
+        if target.get("averageValue") is not None:
+            now = (current or {}).get("averageValue", _UNKNOWN) if current is not None \
+                else _UNKNOWN
+            return f"{name}: {now}/{target['averageValue']}"
+        now = _UNKNOWN
+        if current is not None and current.get("averageUtilization") is not None:
+            now = f"{current['averageUtilization']}%"
+        wanted = f"{target['averageUtilization']}%" \
+            if target.get("averageUtilization") is not None else "<auto>"
+        return f"{name}: {now}/{wanted}"
+    if kind in ("External", "Object"):
+        field = kind.lower()
+        target = (spec.get(field) or {}).get("target") or {}
+        current = (status.get(field) or {}).get("current") or {}
+        if target.get("averageValue") is not None:
+            return f"{current.get('averageValue', _UNKNOWN)}/{target['averageValue']} (avg)"
+        return f"{current.get('value', _UNKNOWN)}/{target.get('value', '')}"
+    if kind == "Pods":
+        target = (spec.get("pods") or {}).get("target") or {}
+        current = (status.get("pods") or {}).get("current") or {}
+        return f"{current.get('averageValue', _UNKNOWN)}/{target.get('averageValue', '')}"
+    return "<unknown type>"
+
+
+def format_hpa_metrics(specs: list[Obj] | None, statuses: list[Obj] | None) -> str:
+    """formatHPAMetrics: each metric's current/target, at most two then "+ N more..."."""
+    specs = [m for m in specs or [] if isinstance(m, dict)]
+    if not specs:
+        return "<none>"
+    statuses = statuses or []
+    shown = [_hpa_metric(m, statuses[i] if i < len(statuses) else None)
+             for i, m in enumerate(specs)]
+    if len(shown) > 2:
+        return f"{', '.join(shown[:2])} + {len(shown) - 2} more..."
+    return ", ".join(shown)
+
+
+def _hpa_cells(obj: Obj, now: datetime) -> list[Cell]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    minimum = spec.get("minReplicas")
+    return [_name(obj), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            format_hpa_metrics(spec.get("metrics"), status.get("currentMetrics")),
+            "<unset>" if minimum is None else str(minimum), _int(spec.get("maxReplicas")),
+            _int(status.get("currentReplicas")), _age(obj, now)]
+
+
 # --- fallback and lookup --------------------------------------------------------------------
 
 DEFAULT_COLUMNS = [NAME, AGE]
@@ -698,6 +777,7 @@ _KINDS: dict[str, tuple[list[dict[str, Any]], Callable[[Obj, datetime], list[Cel
     "v1/Event": (EVENT_COLUMNS, _event_cells),
     "v1/ReplicationController": (REPLICATIONCONTROLLER_COLUMNS, _replicationcontroller_cells),
     "apps/v1/Deployment": (DEPLOYMENT_COLUMNS, _deployment_cells),
+    "autoscaling/v2/HorizontalPodAutoscaler": (HPA_COLUMNS, _hpa_cells),
     "apps/v1/ReplicaSet": (REPLICASET_COLUMNS, _replicaset_cells),
     "apps/v1/DaemonSet": (DAEMONSET_COLUMNS, _daemonset_cells),
     "batch/v1/Job": (JOB_COLUMNS, _job_cells),

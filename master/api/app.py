@@ -275,7 +275,7 @@ class Handlers:
         if t.subresource:
             return await self._subresource(request, t, out)
         if method == "GET" and verb == "get":
-            return _respond(encoding.view_one(t.rt, self.api.get(t).raw, out, include), out)
+            return _respond(self._view(t, self.api.get(t).raw, out, include), out)
         if method == "GET" and verb == "watch":
             return await self._watch(request, t, out)
         if method == "GET":
@@ -309,6 +309,21 @@ class Handlers:
                              "items": deleted}, out, warnings=warnings)
         raise MethodNotAllowed(f"{request.method} is not supported on this path")
 
+    # Stored objects in the view the request asked for: in the version it names (conversion.py),
+    # or as Table rows and metadata, which are drawn from the stored version.
+
+    def _view(self, t: Target, raw: bytes, out: encoding.Output,
+              include: str = "Metadata") -> Any:
+        if out.view == encoding.AS_OBJECT:
+            return self.api.served_raw(t, raw)
+        return encoding.view_one(self.api.registry.storage_of(t.rt), raw, out, include)
+
+    def _watch_line(self, kind: str, t: Target, raw: bytes, out: encoding.Output,
+                    include: str) -> bytes:
+        if out.view == encoding.AS_OBJECT:
+            return encoding.watch_line(kind, t.rt, self.api.served_raw(t, raw), out, include)
+        return encoding.watch_line(kind, self.api.registry.storage_of(t.rt), raw, out, include)
+
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         raw = await _read_body(request)
         options: dict[str, Any] = {}
@@ -331,12 +346,12 @@ class Handlers:
             field_selector=query.get("fieldSelector"), limit=limit,
             continue_token=query.get("continue", ""))
         if out.view == encoding.AS_OBJECT:
-            return _respond(encoding.list_body(t.rt, [e.raw for e in entries], rv, token,
-                                               remaining), out)
+            raws = [self.api.served_raw(t, e.raw) for e in entries]
+            return _respond(encoding.list_body(t.rt, raws, rv, token, remaining), out)
         objs = [e.obj() for e in entries]
         if out.view == encoding.AS_TABLE:
-            value = encoding.table(t.rt, objs, rv, include=query.get("includeObject",
-                                                                      "Metadata"),
+            value = encoding.table(self.api.registry.storage_of(t.rt), objs, rv,
+                                   include=query.get("includeObject", "Metadata"),
                                    continue_token=token)
         else:
             value = encoding.metadata_list(objs, rv, token)
@@ -368,7 +383,7 @@ class Handlers:
             return _respond(scale, out)
         # status
         if method == "GET":
-            return _respond(encoding.view_one(t.rt, self.api.get(t).raw, out), out)
+            return _respond(self._view(t, self.api.get(t).raw, out), out)
         if method == "PUT":
             body = encoding.decode_body(await _read_body(request),
                                         request.headers.get("Content-Type"))
@@ -416,8 +431,8 @@ class Handlers:
             resp.enable_chunked_encoding()
             await resp.prepare(request)
             if initial:
-                await resp.write(b"".join(encoding.watch_line("ADDED", t.rt, e.raw, out,
-                                                              include) for e in initial))
+                await resp.write(b"".join(self._watch_line("ADDED", t, e.raw, out, include)
+                                          for e in initial))
             if send_initial:
                 await resp.write(encoding.bookmark_line(t.rt, store.rv,
                                                         initial_events_end=True))
@@ -432,7 +447,7 @@ class Handlers:
                 wait = min(deadline, next_bookmark if bookmarks else deadline) - now
                 batch = await watcher.next_batch(min(wait, 5.0))
                 if batch:
-                    lines = [encoding.watch_line(kind, t.rt, ch.entry.raw, out, include)
+                    lines = [self._watch_line(kind, t, ch.entry.raw, out, include)
                              for kind, ch in batch if not t.name or ch.entry.name == t.name]
                     if lines:
                         await resp.write(b"".join(lines))

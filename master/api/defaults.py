@@ -28,7 +28,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
-from bramble.kube.quantity import format_quantity, parse_with_format
+from bramble.kube.quantity import canonicalize, format_quantity, parse_with_format
 
 Obj = dict[str, Any]
 
@@ -458,6 +458,73 @@ def _job_selector(obj: Obj) -> None:
             match.setdefault(JOB_UID_LABELS[1], uid)
 
 
+# --- HorizontalPodAutoscaler (autoscaling/v2) ---------------------------------------------
+
+DEFAULT_CPU_UTILIZATION = 80
+
+
+def _hpa_scale_up_rules() -> Obj:
+    # Kubernetes' behaviour before `behavior` existed: double, or add 4 pods, per 15 s.
+    return {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+        {"type": "Pods", "value": 4, "periodSeconds": 15},
+        {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+
+
+def _hpa_scale_down_rules() -> Obj:
+    # No stabilizationWindowSeconds: left unset, the controller applies its own
+    # (--horizontal-pod-autoscaler-downscale-stabilization, a ControllerSettings tunable).
+    return {"selectPolicy": "Max", "policies": [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+
+
+def _hpa_rules(rules: Any, defaults: Obj) -> Any:
+    """copyHPAScalingRules: the set fields of `rules` over the defaults."""
+    if rules is None:
+        return defaults
+    if not isinstance(rules, dict):
+        return rules
+    for key in ("selectPolicy", "stabilizationWindowSeconds", "policies", "tolerance"):
+        if rules.get(key) is not None:
+            defaults[key] = rules[key]
+    return defaults
+
+
+def _canonical_quantities(holder: Any, *keys: str) -> None:
+    """Quantities as the apiserver serializes them ("0.5" -> "500m"); bad ones stay."""
+    if not isinstance(holder, dict):
+        return
+    for key in keys:
+        value = holder.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            try:
+                holder[key] = canonicalize(value)
+            except ValueError:
+                pass
+
+
+def _horizontal_pod_autoscaler(obj: Obj) -> None:
+    """SetDefaults_HorizontalPodAutoscaler (autoscaling/v2): one replica at least, 80% CPU
+    when no metric is given, and a behavior that is given filled in with the defaults."""
+    spec = _dict(obj, "spec", create=True)
+    if spec is None:
+        return
+    _set(spec, "minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION}}}]
+    for metric in _dicts(spec, "metrics"):
+        for source in ("resource", "containerResource", "pods", "object", "external"):
+            src = metric.get(source)
+            if isinstance(src, dict):
+                _canonical_quantities(src.get("target"), "value", "averageValue")
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        behavior["scaleUp"] = _hpa_rules(behavior.get("scaleUp"), _hpa_scale_up_rules())
+        behavior["scaleDown"] = _hpa_rules(behavior.get("scaleDown"), _hpa_scale_down_rules())
+        for rules in (behavior["scaleUp"], behavior["scaleDown"]):
+            _canonical_quantities(rules, "tolerance")
+
+
 _DEFAULTERS: MappingProxyType[str, Callable[[Obj], None]] = MappingProxyType({
     "v1/Pod": _pod,
     "v1/Service": _service,
@@ -469,4 +536,5 @@ _DEFAULTERS: MappingProxyType[str, Callable[[Obj], None]] = MappingProxyType({
     "apps/v1/ReplicaSet": _replica_set,
     "apps/v1/DaemonSet": _daemon_set,
     "batch/v1/Job": _job,
+    "autoscaling/v2/HorizontalPodAutoscaler": _horizontal_pod_autoscaler,
 })

@@ -55,19 +55,24 @@ class Discovery:
         self.registry = registry
         self.core_versions = orjson.dumps({"kind": "APIVersions", "versions": ["v1"],
                                            "serverAddressByClientCIDRs": []})
+        # A group's versions in GROUPS order, the preferred (first listed) one first.
+        versions: dict[str, list[str]] = {}
+        for g, v in GROUPS:
+            versions.setdefault(g, []).append(v)
         self.group_list = orjson.dumps({"kind": "APIGroupList", "apiVersion": "v1",
-                                        "groups": [self._group(g, v) for g, v in GROUPS]})
+                                        "groups": [self._group(g, vs)
+                                                   for g, vs in versions.items()]})
         self.resource_lists: dict[tuple[str, str], bytes] = {
             (g, v): orjson.dumps(self._resource_list(g, v)) for g, v in [("", "v1"), *GROUPS]}
         self.groups: dict[str, bytes] = {g: orjson.dumps({"apiVersion": "v1", **self._group(
-            g, v)}) for g, v in GROUPS}
-        self.aggregated_core = self._aggregated([("", "v1")])
-        self.aggregated_groups = self._aggregated(list(GROUPS))
+            g, vs)}) for g, vs in versions.items()}
+        self.aggregated_core = self._aggregated({"": ["v1"]})
+        self.aggregated_groups = self._aggregated(versions)
         self.version = orjson.dumps(version_info())
 
-    def _group(self, group: str, version: str) -> dict[str, Any]:
-        gv = {"groupVersion": f"{group}/{version}", "version": version}
-        return {"kind": "APIGroup", "name": group, "versions": [gv], "preferredVersion": gv}
+    def _group(self, group: str, versions: list[str]) -> dict[str, Any]:
+        gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"kind": "APIGroup", "name": group, "versions": gvs, "preferredVersion": gvs[0]}
 
     def _resource_list(self, group: str, version: str) -> dict[str, Any]:
         resources: list[dict[str, Any]] = []
@@ -89,32 +94,34 @@ class Discovery:
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
                 "resources": resources}
 
-    def _aggregated(self, groups: list[tuple[str, str]]) -> bytes:
+    def _aggregated(self, groups: dict[str, list[str]]) -> bytes:
         items = []
-        for group, version in groups:
-            resources = []
-            for rt in self.registry.in_group(group, version):
-                subs = []
-                for sub in rt.subresources:
-                    g, v, kind = _sub_kind(rt, sub)
-                    subs.append({"subresource": sub,
-                                 "responseKind": {"group": g, "version": v, "kind": kind},
-                                 "verbs": _SUB_VERBS[sub]})
-                resources.append({
-                    "resource": rt.plural,
-                    "responseKind": {"group": group, "version": version, "kind": rt.kind},
-                    "scope": "Namespaced" if rt.namespaced else "Cluster",
-                    "singularResource": rt.singular, "verbs": list(rt.verbs),
-                    **({"shortNames": list(rt.short_names)} if rt.short_names else {}),
-                    **({"categories": list(rt.categories)} if rt.categories else {}),
-                    **({"subresources": subs} if subs else {}),
-                })
+        for group, versions in groups.items():
             items.append({"metadata": {"name": group, "creationTimestamp": None},
-                          "versions": [{"version": version, "resources": resources,
-                                        "freshness": "Current"}]})
+                          "versions": [self._aggregated_version(group, v) for v in versions]})
         return orjson.dumps({"kind": "APIGroupDiscoveryList",
                              "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
                              "items": items})
+
+    def _aggregated_version(self, group: str, version: str) -> dict[str, Any]:
+        resources: list[dict[str, Any]] = []
+        for rt in self.registry.in_group(group, version):
+            subs = []
+            for sub in rt.subresources:
+                g, v, kind = _sub_kind(rt, sub)
+                subs.append({"subresource": sub,
+                             "responseKind": {"group": g, "version": v, "kind": kind},
+                             "verbs": _SUB_VERBS[sub]})
+            resources.append({
+                "resource": rt.plural,
+                "responseKind": {"group": group, "version": version, "kind": rt.kind},
+                "scope": "Namespaced" if rt.namespaced else "Cluster",
+                "singularResource": rt.singular, "verbs": list(rt.verbs),
+                **({"shortNames": list(rt.short_names)} if rt.short_names else {}),
+                **({"categories": list(rt.categories)} if rt.categories else {}),
+                **({"subresources": subs} if subs else {}),
+            })
+        return {"version": version, "resources": resources, "freshness": "Current"}
 
 
 def wants_aggregated(accept: str | None) -> str | None:

@@ -18,6 +18,7 @@ from aiohttp import web
 from bramble.kube import printers as tables
 from bramble.kube.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 
+from . import protobuf
 from .resources import ResourceType
 
 JSON = "application/json"
@@ -66,6 +67,10 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
     """Parse a request body: JSON, or YAML for the YAML media types."""
     media = (content_type or JSON).split(";")[0].strip().lower()
     if "protobuf" in media:
+        # The few kinds kubectl sends only as protobuf (kubectl autoscale) are read.
+        decoded = protobuf.decode(body)
+        if decoded is not None:
+            return decoded
         raise UnsupportedMediaType(
             f'the body of the request was in an unknown format - accepted media types '
             f'include: {JSON}, {YAML}, {", ".join(PATCH_TYPES)} (bramble does not speak '

@@ -31,6 +31,9 @@ class ResourceType:
     volatile: bool = False
     # Fields that count as the "spec" for metadata.generation (bumped when they change).
     spec_fields: tuple[str, ...] = ("spec",)
+    # Set for a version served by conversion (conversion.py): the version its objects are
+    # stored in. "" for the stored version itself, which is every type in RESOURCES.
+    storage_version: str = ""
     list_kind: str = field(default="", compare=False)
 
     @property
@@ -97,24 +100,43 @@ RESOURCES: tuple[ResourceType, ...] = (
                  subresources=("status",)),
     ResourceType("batch", "v1", "Job", "jobs", True, (), _WORKLOAD,
                  subresources=("status",), selectable_fields=("status.successful",)),
+    # HorizontalPodAutoscaler: stored as autoscaling/v2, also served as v1 (CONVERTED).
+    ResourceType("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                 True, ("hpa",), _WORKLOAD, subresources=("status",)),
     # Node heartbeats: renewed every few seconds by every node, worthless after a restart
     # (nodes renew again within seconds), so they never touch the SD card.
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True, volatile=True,
                  spec_fields=()),
 )
 
-# The API groups bramble serves besides core, in discovery order.
+# Older versions of stored types, served by converting to and from the stored version at
+# the REST boundary (conversion.py): one stored object, several representations.
+CONVERTED: tuple[ResourceType, ...] = (
+    ResourceType("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                 True, ("hpa",), _WORKLOAD, subresources=("status",), storage_version="v2"),
+)
+
+# The API groups bramble serves besides core, in discovery order. A group listed with
+# several versions offers them all; the first one listed is its preferred version.
 GROUPS: tuple[tuple[str, str], ...] = (("apps", "v1"), ("batch", "v1"),
-                                       ("coordination.k8s.io", "v1"))
+                                       ("coordination.k8s.io", "v1"),
+                                       ("autoscaling", "v2"), ("autoscaling", "v1"))
 
 
 class Registry:
-    """Lookup of resource types by the ways requests and objects name them."""
+    """Lookup of resource types by the ways requests and objects name them.
 
-    def __init__(self, resources: tuple[ResourceType, ...] = RESOURCES) -> None:
+    `all` holds the stored types (one per stored resource: what controllers, metrics and
+    the store index iterate); `served` adds the versions served by conversion, which
+    requests and discovery can name too.
+    """
+
+    def __init__(self, resources: tuple[ResourceType, ...] = RESOURCES,
+                 converted: tuple[ResourceType, ...] = CONVERTED) -> None:
         self.all = resources
-        self._by_path = {(r.group, r.version, r.plural): r for r in resources}
-        self._by_kind = {(r.api_version, r.kind): r for r in resources}
+        self.served = resources + converted
+        self._by_path = {(r.group, r.version, r.plural): r for r in self.served}
+        self._by_kind = {(r.api_version, r.kind): r for r in self.served}
 
     def by_path(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._by_path.get((group, version, plural))
@@ -128,4 +150,12 @@ class Registry:
         return frozenset(r.qualified for r in self.all if r.volatile)
 
     def in_group(self, group: str, version: str) -> list[ResourceType]:
-        return [r for r in self.all if r.group == group and r.version == version]
+        return [r for r in self.served if r.group == group and r.version == version]
+
+    def storage_of(self, rt: ResourceType) -> ResourceType:
+        """The stored type behind `rt` (`rt` itself unless it is served by conversion)."""
+        if not rt.storage_version:
+            return rt
+        stored = self._by_path.get((rt.group, rt.storage_version, rt.plural))
+        assert stored is not None, f"no stored version for {rt.key}"
+        return stored

@@ -13,7 +13,7 @@ import copy
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from bramble.kube.errors import (
 )
 
 from ..store import Entry, KeyExists, Store
-from . import allocation, auth, defaults, schema, strategy, validation
+from . import allocation, auth, conversion, defaults, schema, strategy, validation
 from .encoding import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, decode_body
 from .patch import apply as ssa
 from .patch import json_patch, merge_patch, strategic_merge_patch
@@ -176,6 +176,11 @@ class ObjectAPI:
                      identity: auth.Identity) -> tuple[Obj, list[str]]:
         obj = self._expect_object(t.rt, body)
         warnings = self._check_fields(t.rt, obj, opts)
+        conv = conversion.of(t.rt.key)
+        if conv is not None:  # a version served by conversion: create the stored form
+            created, _ = await self.create(self.stored_target(t), conv.to_storage(obj),
+                                           replace(opts, field_validation="Ignore"), identity)
+            return conv.from_storage(created), warnings
         self._ensure_namespace(t, strategy.meta(obj).get("name") or "")
         strategy.check_name_and_namespace(t.rt, obj, namespace=t.namespace, name=None)
         obj = self._new_object(t, obj, opts)
@@ -229,7 +234,7 @@ class ObjectAPI:
             raise not_found(t.rt.plural, t.name, t.rt.group)
         if expect is not None and expect != current.rv:
             raise conflict(t.rt.plural, t.name, CONFLICT_MESSAGE, t.rt.group)
-        return await self._replace(t, current, obj, opts, identity), warnings
+        return await self._replace_served(t, current, obj, opts, identity), warnings
 
     async def _replace(self, t: Target, current: Entry, new: Obj, opts: WriteOptions,
                        identity: auth.Identity) -> Obj:
@@ -270,6 +275,16 @@ class ObjectAPI:
                 self._staged(t, t.name, new, allocated)
         return (await pending).obj()
 
+    async def _replace_served(self, t: Target, current: Entry, new: Obj, opts: WriteOptions,
+                              identity: auth.Identity) -> Obj:
+        """_replace with `new` and the result in the version `t` names."""
+        conv = conversion.of(t.rt.key)
+        if conv is None:
+            return await self._replace(t, current, new, opts, identity)
+        stored = await self._replace(self.stored_target(t), current, conv.to_storage(new),
+                                     opts, identity)
+        return conv.from_storage(stored)
+
     # -- patch ----------------------------------------------------------------------
 
     async def patch(self, t: Target, body: bytes, content_type: str, opts: WriteOptions,
@@ -298,14 +313,14 @@ class ObjectAPI:
                 created, _ = await self.create(t, obj, WriteOptions(
                     dry_run=opts.dry_run, field_validation="Ignore"), identity)
                 return 201, created
-            live = current.obj()
+            live = self.served(t, current.obj())
             new = ssa.server_side_apply(live, applied, opts.field_manager, opts.force,
                                         t.rt.key)
-            return 200, await self._replace(t, current, new, WriteOptions(
+            return 200, await self._replace_served(t, current, new, WriteOptions(
                 dry_run=opts.dry_run), identity)
         if current is None:
             raise not_found(t.rt.plural, t.name, t.rt.group)
-        live = current.obj()
+        live = self.served(t, current.obj())
         if media == MERGE_PATCH:
             if not isinstance(patch, dict):
                 raise BadRequest("a merge patch must be a JSON object")
@@ -325,13 +340,17 @@ class ObjectAPI:
         if expect is not None and expect != current.rv:
             raise conflict(t.rt.plural, t.name, CONFLICT_MESSAGE, t.rt.group)
         strategy.check_name_and_namespace(t.rt, new, namespace=t.namespace, name=t.name)
-        return 200, await self._replace(t, current, new, opts, identity)
+        return 200, await self._replace_served(t, current, new, opts, identity)
 
     # -- delete ---------------------------------------------------------------------
 
     async def delete(self, t: Target, options: Obj, identity: auth.Identity,
                      dry_run: bool = False) -> tuple[int, Obj]:
         """200 with the object when it is gone, 202 when it is only marked for deletion."""
+        conv = conversion.of(t.rt.key)
+        if conv is not None:  # a version served by conversion: delete, show in that version
+            code, obj = await self.delete(self.stored_target(t), options, identity, dry_run)
+            return code, conv.from_storage(obj)
         # The options are checked before the object is looked up, as the apiserver does.
         propagation = delete_propagation(options)
         grace = options.get("gracePeriodSeconds")
@@ -398,6 +417,24 @@ class ObjectAPI:
             await self.store.delete("namespaces", "", name, final=ns)
         else:
             await self.store.update("namespaces", "", name, ns, current.rv)
+
+    # -- versions served by conversion (conversion.py) -------------------------------
+
+    def stored_target(self, t: Target) -> Target:
+        """`t` naming the stored version of its type (`t` itself for most types)."""
+        stored = self.registry.storage_of(t.rt)
+        return t if stored is t.rt else Target(stored, t.namespace, t.name, t.subresource)
+
+    def served(self, t: Target, obj: Obj) -> Obj:
+        """A stored object in the version `t` names."""
+        conv = conversion.of(t.rt.key)
+        return obj if conv is None else conv.from_storage(obj)
+
+    def served_raw(self, t: Target, raw: bytes) -> bytes:
+        """Stored bytes in the version `t` names: the same bytes, unless it is served by
+        conversion (only then is the object parsed)."""
+        conv = conversion.of(t.rt.key)
+        return raw if conv is None else orjson.dumps(conv.from_storage(orjson.loads(raw)))
 
     # -- subresources: scale and binding --------------------------------------------
 

@@ -594,6 +594,77 @@ _AUTOSCALING = {
     "Scale": _kind(spec=obj("ScaleSpec"), status=obj("ScaleStatus")),
     "ScaleSpec": {"replicas": INTEGER},
     "ScaleStatus": {"replicas": INTEGER, "selector": STRING},
+    # HorizontalPodAutoscaler as autoscaling/v1 serves it (converted from v2, the stored
+    # version). Named with a V1 suffix here because v2 has structs of the same Go names;
+    # GO_NAMES gives them their real OpenAPI ids.
+    "HorizontalPodAutoscalerV1": _kind(spec=obj("HorizontalPodAutoscalerSpecV1"),
+                                       status=obj("HorizontalPodAutoscalerStatusV1")),
+    "HorizontalPodAutoscalerSpecV1": {
+        "maxReplicas": INTEGER, "minReplicas": INTEGER,
+        "scaleTargetRef": obj("CrossVersionObjectReferenceV1"),
+        "targetCPUUtilizationPercentage": INTEGER,
+    },
+    "CrossVersionObjectReferenceV1": {"apiVersion": STRING, "kind": STRING, "name": STRING},
+    "HorizontalPodAutoscalerStatusV1": {
+        "currentCPUUtilizationPercentage": INTEGER, "currentReplicas": INTEGER,
+        "desiredReplicas": INTEGER, "lastScaleTime": TIME, "observedGeneration": INTEGER,
+    },
+}
+
+# autoscaling/v2: the HorizontalPodAutoscaler as stored.
+_AUTOSCALING_V2 = {
+    "HorizontalPodAutoscaler": _kind(spec=obj("HorizontalPodAutoscalerSpec"),
+                                     status=obj("HorizontalPodAutoscalerStatus")),
+    "HorizontalPodAutoscalerSpec": {
+        "behavior": obj("HorizontalPodAutoscalerBehavior"), "maxReplicas": INTEGER,
+        "metrics": atomic_list("MetricSpec"), "minReplicas": INTEGER,
+        "scaleTargetRef": obj("CrossVersionObjectReference"),
+    },
+    "CrossVersionObjectReference": {"apiVersion": STRING, "kind": STRING, "name": STRING},
+    "MetricSpec": {
+        "containerResource": obj("ContainerResourceMetricSource"),
+        "external": obj("ExternalMetricSource"), "object": obj("ObjectMetricSource"),
+        "pods": obj("PodsMetricSource"), "resource": obj("ResourceMetricSource"),
+        "type": STRING,
+    },
+    "ResourceMetricSource": {"name": STRING, "target": obj("MetricTarget")},
+    "ContainerResourceMetricSource": {"container": STRING, "name": STRING,
+                                      "target": obj("MetricTarget")},
+    "PodsMetricSource": {"metric": obj("MetricIdentifier"), "target": obj("MetricTarget")},
+    "ObjectMetricSource": {"describedObject": obj("CrossVersionObjectReference"),
+                           "metric": obj("MetricIdentifier"), "target": obj("MetricTarget")},
+    "ExternalMetricSource": {"metric": obj("MetricIdentifier"), "target": obj("MetricTarget")},
+    "MetricIdentifier": {"name": STRING, "selector": obj("LabelSelector")},
+    "MetricTarget": {"averageUtilization": INTEGER, "averageValue": QUANTITY, "type": STRING,
+                     "value": QUANTITY},
+    "HorizontalPodAutoscalerBehavior": {"scaleDown": obj("HPAScalingRules"),
+                                        "scaleUp": obj("HPAScalingRules")},
+    "HPAScalingRules": {"policies": atomic_list("HPAScalingPolicy"), "selectPolicy": STRING,
+                        "stabilizationWindowSeconds": INTEGER, "tolerance": QUANTITY},
+    "HPAScalingPolicy": {"periodSeconds": INTEGER, "type": STRING, "value": INTEGER},
+    "HorizontalPodAutoscalerStatus": {
+        "conditions": keyed("HorizontalPodAutoscalerCondition", "type"),
+        "currentMetrics": atomic_list("MetricStatus"), "currentReplicas": INTEGER,
+        "desiredReplicas": INTEGER, "lastScaleTime": TIME, "observedGeneration": INTEGER,
+    },
+    "HorizontalPodAutoscalerCondition": {**_condition(), "observedGeneration": INTEGER},
+    "MetricStatus": {
+        "containerResource": obj("ContainerResourceMetricStatus"),
+        "external": obj("ExternalMetricStatus"), "object": obj("ObjectMetricStatus"),
+        "pods": obj("PodsMetricStatus"), "resource": obj("ResourceMetricStatus"),
+        "type": STRING,
+    },
+    "ResourceMetricStatus": {"current": obj("MetricValueStatus"), "name": STRING},
+    "ContainerResourceMetricStatus": {"container": STRING, "current": obj("MetricValueStatus"),
+                                      "name": STRING},
+    "PodsMetricStatus": {"current": obj("MetricValueStatus"), "metric": obj("MetricIdentifier")},
+    "ObjectMetricStatus": {"current": obj("MetricValueStatus"),
+                           "describedObject": obj("CrossVersionObjectReference"),
+                           "metric": obj("MetricIdentifier")},
+    "ExternalMetricStatus": {"current": obj("MetricValueStatus"),
+                             "metric": obj("MetricIdentifier")},
+    "MetricValueStatus": {"averageUtilization": INTEGER, "averageValue": QUANTITY,
+                          "value": QUANTITY},
 }
 
 # coordination.k8s.io/v1: node agents renew a Lease as their heartbeat.
@@ -614,7 +685,16 @@ _PACKAGES = (
     ("io.k8s.api.apps.v1.", _APPS),
     ("io.k8s.api.batch.v1.", _BATCH),
     ("io.k8s.api.autoscaling.v1.", _AUTOSCALING),
+    ("io.k8s.api.autoscaling.v2.", _AUTOSCALING_V2),
 )
+
+# Structs whose name here differs from their Go name (two versions of one kind).
+GO_NAMES: Mapping[str, str] = MappingProxyType({
+    "HorizontalPodAutoscalerV1": "HorizontalPodAutoscaler",
+    "HorizontalPodAutoscalerSpecV1": "HorizontalPodAutoscalerSpec",
+    "HorizontalPodAutoscalerStatusV1": "HorizontalPodAutoscalerStatus",
+    "CrossVersionObjectReferenceV1": "CrossVersionObjectReference",
+})
 
 STRUCTS: Mapping[str, Mapping[str, Field]] = MappingProxyType(
     {name: MappingProxyType(fields) for _, table in _PACKAGES for name, fields in table.items()}
@@ -622,7 +702,7 @@ STRUCTS: Mapping[str, Mapping[str, Field]] = MappingProxyType(
 
 # OpenAPI component ids, as Kubernetes names them.
 OPENAPI_NAMES: Mapping[str, str] = MappingProxyType(
-    {name: prefix + name for prefix, table in _PACKAGES for name in table}
+    {name: prefix + GO_NAMES.get(name, name) for prefix, table in _PACKAGES for name in table}
     | {"Time": "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
        "MicroTime": "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"}
 )
@@ -652,6 +732,8 @@ KINDS: Mapping[str, str] = MappingProxyType({
     "batch/v1/Job": "Job",
     "coordination.k8s.io/v1/Lease": "Lease",
     "autoscaling/v1/Scale": "Scale",
+    "autoscaling/v2/HorizontalPodAutoscaler": "HorizontalPodAutoscaler",
+    "autoscaling/v1/HorizontalPodAutoscaler": "HorizontalPodAutoscalerV1",
     "meta.k8s.io/v1/DeleteOptions": "DeleteOptions",
     # kubectl sends DeleteOptions as apiVersion v1.
     "v1/DeleteOptions": "DeleteOptions",

@@ -6,10 +6,15 @@ thin loop around it fed by store watches, run as a named root task of the master
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..api.rest import ObjectAPI
 from .base import Controller
+
+if TYPE_CHECKING:
+    from ..api.nodeapi import Report
 
 
 @dataclass
@@ -50,10 +55,25 @@ class ControllerSettings:
     node_cidr_mask_size: int = 24
     # Events go this long after they last happened (the apiserver's --event-ttl).
     event_ttl: float = 3600.0
+    # HorizontalPodAutoscaler (hpa.py, autoscale.py): each autoscaler syncs this often
+    # (Kubernetes' --horizontal-pod-autoscaler-sync-period, 15 s) and scales down to the
+    # highest recommendation of the last hpa_downscale_stabilization seconds (its
+    # --...-downscale-stabilization, 5 min; `bramble master --hpa-downscale-stabilization`
+    # shortens it); a usage ratio within hpa_tolerance of 1 changes nothing; cpu samples
+    # of pods started less than hpa_cpu_initialization_period ago count only once ready
+    # for a whole sample window (5 min), and unready pods that never were ready are
+    # skipped for hpa_initial_readiness_delay (30 s) - all Kubernetes' defaults.
+    hpa_sync_period: float = 15.0
+    hpa_downscale_stabilization: float = 300.0
+    hpa_tolerance: float = 0.1
+    hpa_cpu_initialization_period: float = 300.0
+    hpa_initial_readiness_delay: float = 30.0
 
 
-def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
-    """Every control loop the master runs, in start order. Each is a root task."""
+def build(api: ObjectAPI, settings: ControllerSettings, *,
+          usage: Callable[[], Sequence[Report]] | None = None) -> list[Controller]:
+    """Every control loop the master runs, in start order. Each is a root task. `usage`
+    reads the node agents' latest usage reports (nodeapi.UsageCache.reports)."""
     # Imported here: the controllers import .base, so a module-level import would loop.
     from ..scheduler.loop import Scheduler
     from .daemonset import DaemonSetController
@@ -88,4 +108,20 @@ def build(api: ObjectAPI, settings: ControllerSettings) -> list[Controller]:
         NodeIPAMController(api, cluster_cidr=settings.cluster_cidr,
                            node_mask=settings.node_cidr_mask_size),
         EventTTLController(api, ttl=settings.event_ttl),
+        *_autoscaling(api, settings, usage),
     ]
+
+
+# HorizontalPodAutoscaler (issue 8)
+def _autoscaling(api: ObjectAPI, settings: ControllerSettings,
+                 usage: Callable[[], Sequence[Report]] | None) -> list[Controller]:
+    from .autoscale import Tunables
+    from .hpa import HorizontalPodAutoscalerController
+
+    return [HorizontalPodAutoscalerController(
+        api, usage or (lambda: ()), Tunables(
+            tolerance=settings.hpa_tolerance,
+            cpu_initialization_period=settings.hpa_cpu_initialization_period,
+            initial_readiness_delay=settings.hpa_initial_readiness_delay,
+            downscale_stabilization=settings.hpa_downscale_stabilization),
+        sync_period=settings.hpa_sync_period)]

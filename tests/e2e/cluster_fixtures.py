@@ -247,7 +247,10 @@ async def retry(what: str, call: Callable[[], Any], *, within: float = TIMEOUT) 
 # --- processes --------------------------------------------------------------------------
 
 # The ControllerSettings fields `bramble master` takes flags for.
-MASTER_FLAGS = {"node_monitor_grace": "node-grace", "default_eviction_seconds": "eviction-delay"}
+MASTER_FLAGS = {"node_monitor_grace": "node-grace", "default_eviction_seconds": "eviction-delay",
+                # HorizontalPodAutoscaler (tests/e2e/test_hpa.py shortens its window)
+                "hpa_sync_period": "hpa-sync-period",
+                "hpa_downscale_stabilization": "hpa-downscale-stabilization"}
 
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:

@@ -12,6 +12,7 @@ from bramble.master.api import schema
 from bramble.master.api.resources import RESOURCES
 from bramble.master.api.schema import (
     KINDS,
+    OPENAPI_NAMES,
     STRUCTS,
     field_of,
     openapi_components,
@@ -470,7 +471,11 @@ def test_field_names_exist_in_the_official_client() -> None:
     models = pytest.importorskip("kubernetes.client.models")
     checked = 0
     for name, fields in STRUCTS.items():
-        cls = getattr(models, f"V1{name}", None) or getattr(models, f"CoreV1{name}", None)
+        # The client's class of the struct's own version: V2 for autoscaling/v2's.
+        version, go_name = OPENAPI_NAMES[name].split(".")[-2:]
+        prefix = version.capitalize()
+        cls = getattr(models, f"{prefix}{go_name}", None) or \
+            getattr(models, f"Core{prefix}{go_name}", None)
         if cls is None:
             continue
         known = set(getattr(cls, f"_{cls.__name__}__properties"))

@@ -27,6 +27,7 @@ from bramble.kube.errors import FieldError, invalid
 from bramble.master.api.defaults import default
 from bramble.master.api.resources import RESOURCES
 from bramble.master.api.validation import apps, batch, core, replicationcontroller
+from bramble.master.api.validation import autoscaling as autoscaling_rules
 from bramble.master.api.validation.meta import (
     Errs,
     Obj,
@@ -85,6 +86,11 @@ _RULES = MappingProxyType({
                                 apps.validate_daemon_set_status),
     "batch/v1/Job": _Rules(batch.validate_job, batch.validate_job_update,
                            batch.validate_job_status),
+    # HorizontalPodAutoscaler (autoscaling/v1 is validated in its stored v2 form)
+    "autoscaling/v2/HorizontalPodAutoscaler": _Rules(
+        autoscaling_rules.validate_horizontal_pod_autoscaler,
+        autoscaling_rules.validate_horizontal_pod_autoscaler_update,
+        autoscaling_rules.validate_horizontal_pod_autoscaler_status),
 })
 
 
