@@ -86,25 +86,32 @@ def parse_resource_list(doc: dict[str, Any], group: str, version: str) -> list[A
 class Discovery:
     """All served types, fetched once per command (a handful of small requests)."""
 
-    def __init__(self, resources: list[ApiResource]) -> None:
+    def __init__(self, resources: list[ApiResource],
+                 other_versions: list[ApiResource] | None = None) -> None:
+        # Names and categories resolve to the preferred version only (as kubectl's
+        # RESTMapper does), so "hpa" or "all" never names one type twice; a manifest's
+        # apiVersion may still be any version served (`other_versions`).
         self.resources = resources
+        self.other_versions = other_versions or []
 
     @classmethod
     async def fetch(cls, api: Client) -> Discovery:
         core, groups = await asyncio.gather(api.request("GET", "/api/v1"),
                                             api.request("GET", "/apis"))
-        versions = []
+        versions: list[tuple[str, str, bool]] = []
         for g in (groups or {}).get("groups") or []:
-            preferred = (g.get("preferredVersion") or {}).get("version")
-            if not preferred and g.get("versions"):
-                preferred = g["versions"][0].get("version")
-            if preferred:
-                versions.append((g.get("name", ""), preferred))
-        docs = await asyncio.gather(*(api.request("GET", f"/apis/{g}/{v}") for g, v in versions))
+            served = [v.get("version") for v in g.get("versions") or [] if v.get("version")]
+            preferred = (g.get("preferredVersion") or {}).get("version") or \
+                (served[0] if served else None)
+            versions += [(g.get("name", ""), v, v == preferred)
+                         for v in dict.fromkeys([preferred, *served]) if v]
+        docs = await asyncio.gather(*(api.request("GET", f"/apis/{g}/{v}")
+                                      for g, v, _ in versions))
         resources = parse_resource_list(core or {}, "", "v1")
-        for (g, v), doc in zip(versions, docs, strict=True):
-            resources += parse_resource_list(doc or {}, g, v)
-        return cls(resources)
+        others: list[ApiResource] = []
+        for (g, v, preferred), doc in zip(versions, docs, strict=True):
+            (resources if preferred else others).extend(parse_resource_list(doc or {}, g, v))
+        return cls(resources, others)
 
     def resolve(self, text: str) -> list[ApiResource]:
         """What a person typed as TYPE: "po", "pods", "deployment.apps", "all", ...
@@ -127,7 +134,7 @@ class Discovery:
         raise UnknownResource(f'the server doesn\'t have a resource type "{text}"')
 
     def by_kind(self, api_version: str, kind: str) -> ApiResource:
-        for r in self.resources:
+        for r in (*self.resources, *self.other_versions):
             if r.api_version == api_version and r.kind == kind:
                 return r
         raise UnknownResource(f'no matches for kind "{kind}" in version "{api_version}"')

@@ -146,6 +146,28 @@ def test_apply_file_prints_created_then_unchanged_then_configured(bramble, tmp_p
     assert cm["data"] == {"greeting": "hi"}
 
 
+def test_apply_of_an_older_served_version(bramble, tmp_path: Path, uid: str) -> None:
+    # autoscaling/v1 is served besides the preferred v2: a manifest may name either, while
+    # "hpa" and "all" still name the type once.
+    hpa = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+           "metadata": {"name": f"hpa-{uid}"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                       "name": f"web-{uid}"},
+                    "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}}
+    manifest = tmp_path / "hpa.yaml"
+    manifest.write_text(documents(hpa))
+    proc = bramble("apply", "-f", str(manifest))
+    assert lines(proc.stdout) == [f"horizontalpodautoscaler.autoscaling/hpa-{uid} created"]
+    assert lines(bramble("apply", "-f", str(manifest)).stdout) == [
+        f"horizontalpodautoscaler.autoscaling/hpa-{uid} unchanged"]
+    got = json.loads(bramble("get", "hpa", f"hpa-{uid}", "-o", "json").stdout)
+    assert got["apiVersion"] == "autoscaling/v2"
+    assert got["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 50
+    names = bramble("get", "all", "-o", "name").stdout.split()
+    assert names.count(f"horizontalpodautoscaler.autoscaling/hpa-{uid}") == 1
+    bramble("delete", "-f", str(manifest))
+
+
 def test_apply_directory_and_stdin(bramble, tmp_path: Path, uid: str) -> None:
     folder = tmp_path / "manifests"
     folder.mkdir()
