@@ -12,7 +12,8 @@ bad field, before anything changes.
   --delete-emptydir-data --force`; bramble has no eviction subresource, and no
   PodDisruptionBudgets to honour); it returns once the deletions are accepted, not when
   the pods are gone;
-- scale `{namespace, kind, name, replicas}`: the scale subresource (Deployment, ReplicaSet);
+- scale `{namespace, kind, name, replicas}`: the scale subresource (Deployment, ReplicaSet,
+  ReplicationController);
 - restart `{namespace, name}`: `kubectl rollout restart deployment` - the
   kubectl.kubernetes.io/restartedAt annotation on the pod template;
 - delete-pod `{namespace, name}`.
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 FIELD_MANAGER = "bramble-dashboard"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-SCALABLE = {"Deployment": ("apps", "deployments"), "ReplicaSet": ("apps", "replicasets")}
+SCALABLE = {"Deployment": ("apps", "deployments"), "ReplicaSet": ("apps", "replicasets"),
+            "ReplicationController": ("", "replicationcontrollers")}
 
 
 class Approver:
@@ -211,7 +213,8 @@ class Actions:
         t = self._target(group, plural, namespace, name, "scale")
         await self.api.update_scale(t, {"spec": {"replicas": replicas}}, identity,
                                     self._opts())
-        return Result(f"{kind.lower()}.{group}/{name} scaled to {replicas}")  # type: ignore[union-attr]
+        qualified = f"{kind.lower()}.{group}" if group else kind.lower()  # type: ignore[union-attr]
+        return Result(f"{qualified}/{name} scaled to {replicas}")
 
     async def restart(self, body: Obj, identity: auth.Identity) -> Result:
         errs: list[FieldError] = []

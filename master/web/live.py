@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 COALESCE = 0.5
 REFRESH = 10.0
 WATCHED = ("nodes", "pods", "services", "events", "deployments.apps", "daemonsets.apps",
-           "jobs.batch")
+           "replicasets.apps", "replicationcontrollers", "jobs.batch")
 _LISTS = {"nodes": "nodes", "pods": "pods", "services": "services", "events": "events",
           "deployments.apps": "deployments", "daemonsets.apps": "daemonsets",
+          "replicasets.apps": "replicasets", "replicationcontrollers": "replicationcontrollers",
           "jobs.batch": "jobs"}
 
 

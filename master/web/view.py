@@ -66,6 +66,10 @@ class Snapshot:
     pods: list[Obj] = field(default_factory=list)
     deployments: list[Obj] = field(default_factory=list)
     daemonsets: list[Obj] = field(default_factory=list)
+    # ReplicaSets (those a Deployment owns are skipped: the Deployment stands for them)
+    # and ReplicationControllers.
+    replicasets: list[Obj] = field(default_factory=list)
+    replicationcontrollers: list[Obj] = field(default_factory=list)
     jobs: list[Obj] = field(default_factory=list)
     services: list[Obj] = field(default_factory=list)
     events: list[Obj] = field(default_factory=list)
@@ -225,8 +229,25 @@ def _workloads(snap: Snapshot) -> list[Obj]:
                     "upToDate": _int(status.get("updatedNumberScheduled")),
                     "rollingOut": daemonset_rolling_out(ds), "paused": False,
                     "age": since(meta.get("creationTimestamp"), snap.now)})
+    for kind, owner in replicated(snap):
+        meta, spec, status = _meta(owner), owner.get("spec") or {}, owner.get("status") or {}
+        out.append({"kind": kind, "namespace": meta.get("namespace", ""),
+                    "name": meta.get("name", ""), "ready": _int(status.get("readyReplicas")),
+                    "desired": _int(spec.get("replicas"), 1),
+                    # No templates to roll: every replica is "up to date" once it exists.
+                    "upToDate": _int(status.get("replicas")),
+                    "rollingOut": _int(meta.get("generation")) >
+                    _int(status.get("observedGeneration")),
+                    "paused": False, "age": since(meta.get("creationTimestamp"), snap.now)})
     out.sort(key=lambda w: (w["namespace"], w["name"], w["kind"]))
     return out
+
+
+def replicated(snap: Snapshot) -> list[tuple[str, Obj]]:
+    """ReplicaSets no Deployment controls, and ReplicationControllers: workloads of their
+    own, shown and counted like Deployments."""
+    own = [("ReplicaSet", rs) for rs in snap.replicasets if _controller(rs) is None]
+    return own + [("ReplicationController", rc) for rc in snap.replicationcontrollers]
 
 
 _JOB_STATUS = {"FailureTarget": "Failed", "Terminating": "Running"}
@@ -286,9 +307,11 @@ def _controller(obj: Obj) -> Obj | None:
 
 
 def pods_desired(snap: Snapshot) -> int:
-    """Pods that should be running: what the Deployments and DaemonSets ask for, plus
+    """Pods that should be running: what the Deployments, DaemonSets and other replicated
+    workloads ask for, plus
     the Jobs' and the unmanaged pods that have not finished."""
     desired = sum(_int((d.get("spec") or {}).get("replicas"), 1) for d in snap.deployments)
+    desired += sum(_int((o.get("spec") or {}).get("replicas"), 1) for _, o in replicated(snap))
     desired += sum(_int((d.get("status") or {}).get("desiredNumberScheduled"))
                    for d in snap.daemonsets)
     for pod in snap.pods:

@@ -308,6 +308,19 @@ async def test_scale_restart_and_delete_pod(master: MasterHandle, admin: Client)
         dep = await admin.request("GET", "/apis/apps/v1/namespaces/default/deployments/web")
         assert dep["spec"]["replicas"] == 3
 
+        rc = {"metadata": {"name": "legacy"}, "spec": {"replicas": 1, "template": {
+            "metadata": {"labels": {"app": "legacy"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+        await admin.request("POST", "/api/v1/namespaces/default/replicationcontrollers",
+                            json=rc)
+        code, body = await b.act("scale", {"namespace": "default",
+                                           "kind": "ReplicationController",
+                                           "name": "legacy", "replicas": 2})
+        assert (code, body["message"]) == (200, "replicationcontroller/legacy scaled to 2")
+        got = await admin.request(
+            "GET", "/api/v1/namespaces/default/replicationcontrollers/legacy")
+        assert got["spec"]["replicas"] == 2
+
         code, body = await b.act("restart", {"namespace": "default", "name": "web"})
         assert (code, body["message"]) == (200, "deployment.apps/web restarted")
         dep = await admin.request("GET", "/apis/apps/v1/namespaces/default/deployments/web")

@@ -201,6 +201,27 @@ def test_daemonsets_and_jobs() -> None:
          "failed": 0, "status": "Complete", "age": "<unknown>"}]
 
 
+def test_replicated_workloads_without_a_deployment() -> None:
+    def owner(name: str, replicas: int, ready: int, controlled: bool = False) -> Obj:
+        meta: Obj = {"name": name, "namespace": "default", "generation": 2,
+                     "creationTimestamp": ts(30)}
+        if controlled:
+            meta["ownerReferences"] = [{"kind": "Deployment", "name": "web",
+                                        "controller": True}]
+        return {"metadata": meta, "spec": {"replicas": replicas},
+                "status": {"replicas": replicas, "readyReplicas": ready,
+                           "observedGeneration": 2}}
+
+    snap = view.Snapshot(now=NOW, replicasets=[owner("web-5d4f", 3, 3, controlled=True),
+                                               owner("cache", 2, 1)],
+                         replicationcontrollers=[owner("legacy", 1, 1)])
+    got = view.build(snap)
+    # The Deployment's ReplicaSet is the Deployment's business: not listed, not counted.
+    assert [(w["kind"], w["name"], w["ready"], w["desired"]) for w in got["workloads"]] == [
+        ("ReplicaSet", "cache", 1, 2), ("ReplicationController", "legacy", 1, 1)]
+    assert got["health"]["podsDesired"] == 3  # 2 (cache) + 1 (legacy)
+
+
 # --- health -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("nodes", "running", "desired", "warnings", "pending", "level"), [

@@ -314,10 +314,9 @@ function pendingCard(p) {
 
 function workloadRow(w) {
   const full = w.ready >= w.desired;
-  const acts = w.kind === "Deployment"
-    ? button("scale", "Scale", { ns: w.namespace, name: w.name, kind: w.kind, replicas: w.desired })
-      + button("restart", "Restart", { ns: w.namespace, name: w.name })
-    : "";
+  const scale = button("scale", "Scale", { ns: w.namespace, name: w.name, kind: w.kind, replicas: w.desired });
+  const acts = w.kind === "Deployment" ? scale + button("restart", "Restart", { ns: w.namespace, name: w.name })
+    : w.kind === "DaemonSet" ? "" : scale;
   return `<li class="row workload" data-name="${esc(w.namespace + "/" + w.name)}">
     <div class="main"><span class="name">${nsName(w.namespace, w.name)}</span>
       <p class="meta">${esc(w.kind)} · ${w.upToDate ?? "?"} up to date · age ${esc(w.age)}</p></div>
