@@ -141,8 +141,11 @@ class Client:
     """`async with Client(config) as api: await api.request("GET", "/version")`."""
 
     def __init__(self, config: kc.KubeConfig, *, timeout: float = 30.0,
-                 user_agent: str = USER_AGENT) -> None:
+                 user_agent: str = USER_AGENT, connections: int = 16) -> None:
         self.config = config
+        # Open connections at most (aiohttp waits for a free one beyond): a followed log
+        # holds one for as long as it runs, so `bramble logs -l -f` asks for more.
+        self.connections = connections
         self.server = config.server.rstrip("/")
         self.timeout = timeout
         self._ssl = ssl_context(config)
@@ -177,7 +180,7 @@ class Client:
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=16)
+            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self.connections)
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, raise_for_status=False,
                 auto_decompress=True)

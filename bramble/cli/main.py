@@ -511,8 +511,11 @@ def _run_client(args: argparse.Namespace) -> int:
         handler = getattr(commands, args.command)
     timeout = float(_flag(args, "request_timeout", 30.0) or 30.0)
 
+    # Every followed log stream holds a connection, besides the pod watch and lookups.
+    connections = max(16, int(_flag(args, "max_log_requests", 0) or 0) + 4)
+
     async def main() -> int:
-        async with Client(config, timeout=timeout) as api:
+        async with Client(config, timeout=timeout, connections=connections) as api:
             env = commands.Env(
                 api=api, namespace=explicit_ns or config.namespace or "default",
                 explicit_namespace=explicit_ns is not None,

@@ -472,6 +472,9 @@ def _unreachable(node: str, err: BaseException) -> ServiceUnavailable:
         log.warning("node certificate does not match its registration", extra={"node": node})
         return ServiceUnavailable(f'node "{node}" presented a certificate other than the one '
                                   f"it registered")
+    if isinstance(err, aiohttp.ClientConnectorError):
+        # Its own text names the connection key, including the pinned fingerprint's repr.
+        err = err.os_error
     return ServiceUnavailable(f'cannot reach the agent of node "{node}": '
                               f"{err or type(err).__name__}")
 

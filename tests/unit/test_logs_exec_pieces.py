@@ -3,11 +3,18 @@ Status; master/api/proxy.py's endpoint validation and default container."""
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 from multidict import MultiDict
 
 from bramble.kube.errors import BadRequest, Invalid
-from bramble.master.api.proxy import Endpoints, default_container, parse_endpoint
+from bramble.master.api.proxy import (
+    Endpoints,
+    _unreachable,
+    default_container,
+    parse_endpoint,
+)
 from bramble.node.runtime.types import LABEL_RESTART_COUNT, ObservedContainer, ObservedPod
 from bramble.node.server import (
     ExecOptions,
@@ -141,3 +148,10 @@ async def test_endpoints_survive_a_master_restart(tmp_path) -> None:
     again = Endpoints(path)
     await again.load()
     assert again.get("pi1") == endpoint and again.get("pi2") is None
+
+
+def test_an_unreachable_agent_is_named_without_the_connection_internals() -> None:
+    key = ConnectionKey("10.0.0.9", 10250, True, True, None, None, None)
+    err = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connect call failed"))
+    assert str(_unreachable("pi1", err)) == \
+        'cannot reach the agent of node "pi1": [Errno 111] Connect call failed'
