@@ -10,7 +10,12 @@ partition and makes the Pi what the file says. Invariants:
 - nothing depends on a PARTUUID or the disk id (Raspberry Pi OS's own first boot changes
   them) and Raspberry Pi OS's own init is never touched: cmdline.txt only gains tokens;
 - all paths hang off `root` and all commands go through `run`, so tests drive it on a
-  scratch directory with a recording runner.
+  scratch directory with a recording runner;
+- the secrets leave the card: once applied, the join token and the Wi-Fi password are
+  blanked in bramble.toml (anyone holding the card could read its FAT partition; Raspberry
+  Pi OS deletes its own userconf and wpa files the same way) and `secrets_removed = true`
+  is added, so a rerun keeps what the Pi has (the token in the 0600 env file or the
+  master's data dir, the Wi-Fi connection) instead of reading the blanks as "none".
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ def load_settings(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise FirstBootError(f"{path}: {err}") from err
     wifi, ssh = raw.get("wifi") or {}, raw.get("ssh") or {}
+    removed = raw.get("secrets_removed", False)
+    if not isinstance(removed, bool):
+        raise FirstBootError(f"{path}: secrets_removed is true or false")
     s = {"role": raw.get("role", ""), "cluster": raw.get("cluster") or "bramble",
          "token": raw.get("token", ""), "hostname": raw.get("hostname", ""),
          "wifi_ssid": wifi.get("ssid", ""), "wifi_psk": wifi.get("psk", ""),
@@ -74,7 +82,9 @@ def load_settings(path: Path) -> dict[str, str]:
     # The same rules as bramble's image/settings.py (this script cannot import it).
     if s["role"] not in UNITS:
         raise FirstBootError(f"{path}: role must be one of {', '.join(UNITS)}")
-    if not re.fullmatch(r"[0-9a-f]{64}", s["token"]):
+    # Empty: a node waits for approval, a master makes its own (or, after first boot,
+    # both keep the token they already have).
+    if s["token"] and not re.fullmatch(r"[0-9a-f]{64}", s["token"]):
         raise FirstBootError(f"{path}: token must be 64 hex digits")
     for key in ("hostname", "cluster"):
         if s[key] and not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", s[key]):
@@ -85,7 +95,39 @@ def load_settings(path: Path) -> dict[str, str]:
         raise FirstBootError(f"{path}: the Wi-Fi ssid has 1 to 32 bytes")
     if s["wifi_psk"] and not re.fullmatch(r"[\x20-\x7e]{8,63}", s["wifi_psk"]):
         raise FirstBootError(f"{path}: the Wi-Fi psk has 8 to 63 printable ASCII characters")
+    s["secrets_removed"] = "yes" if removed else ""
     return s
+
+
+_SECRET_LINE = re.compile(r'^(?P<key>\s*(?:token|psk)\s*=\s*)(?:"(?:[^"\\]|\\.)*"|\'[^\']*\')'
+                          r'(?P<rest>\s*(?:#.*)?)$', re.M)
+
+
+def remove_secrets(path: Path) -> bool:
+    """Blank the token and the Wi-Fi password in bramble.toml, marking the file so a
+    rerun knows; False (file untouched) when the edit cannot be proved right, e.g. a
+    hand-written file laid out unlike ours."""
+    text = path.read_text(encoding="utf-8-sig")
+    before = tomllib.loads(text)
+    if before.get("secrets_removed") is True:
+        return True
+    edited = _SECRET_LINE.sub(lambda m: m["key"] + '""' + m["rest"], text)
+    edited = ("# First boot applied the join token and the Wi-Fi password and removed them\n"
+              "# from this card; the Pi keeps them where only root can read them.\n"
+              "secrets_removed = true\n\n" + edited)
+    try:
+        after = tomllib.loads(edited)
+    except tomllib.TOMLDecodeError:
+        return False
+    want = {**before, "secrets_removed": True}
+    if "token" in want:
+        want["token"] = ""
+    if isinstance(want.get("wifi"), dict) and "psk" in want["wifi"]:
+        want["wifi"] = {**want["wifi"], "psk": ""}
+    if after != want:
+        return False
+    _atomic(path, edited)
+    return True
 
 
 def memory_cgroup(root: Path, boot: Path) -> bool:
@@ -176,8 +218,8 @@ def wpa_psk(ssid: str, passphrase: str) -> str:
 
 
 def wifi(root: Path, s: dict[str, str], run: Runner) -> None:
-    if not s["wifi_ssid"]:
-        return
+    if not s["wifi_ssid"] or (s["secrets_removed"] and not s["wifi_psk"]):
+        return  # wired, or set up by an earlier first boot (its password is off the card)
     if s["wifi_country"]:
         if run(["raspi-config", "nonint", "do_wifi_country", s["wifi_country"]], None) != 0:
             run(["iw", "reg", "set", s["wifi_country"]], None)
@@ -251,10 +293,11 @@ def role_setup(root: Path, s: dict[str, str], run: Runner) -> None:
     if role == "node":
         # In the environment, not the arguments: /proc/PID/cmdline is world-readable,
         # /proc/PID/environ and this file (0600) are root's only.
-        env = f"BRAMBLE_JOIN_TOKEN={s['token']}\n"
+        token = s["token"] or _env_value(root / ENV_FILE, "BRAMBLE_JOIN_TOKEN")
+        env = f"BRAMBLE_JOIN_TOKEN={token}\n" if token else ""
     _atomic(root / ENV_FILE, "# Written by bramble-firstboot from bramble.toml\n" + env,
             mode=0o600)
-    if role in ("master", "up"):
+    if role in ("master", "up") and s["token"]:
         # The master's own join token becomes the one in bramble.toml, so node cards
         # built with the same token join it (the token goes through stdin, not argv).
         if run([str(root / VENV / "bin/python"), "-m", "bramble.image.seed",
@@ -286,12 +329,27 @@ def main(argv: Sequence[str] | None = None, run: Runner = run_command) -> int:
         say(f"error: {err}")
         return 1
     _atomic(root / MARKER, time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
+    try:
+        removed = remove_secrets(boot / "bramble.toml")
+    except (OSError, tomllib.TOMLDecodeError):
+        removed = False
+    if not removed:
+        say("warning: could not remove the join token and Wi-Fi password from "
+            "bramble.toml (laid out unlike the file bramble writes); delete them by hand")
     say(f"done: {name} is a bramble {s['role']}")
     if reboot:
         run(["systemctl", "reboot", "--no-block"], None)
     else:
         run(["systemctl", "start", "--no-block", UNITS[s["role"]]], None)
     return 0
+
+
+def _env_value(path: Path, key: str) -> str:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.partition("=")[2] for line in lines if line.startswith(key + "=")), "")
 
 
 def _atomic(path: Path, text: str, mode: int = 0o644) -> None:

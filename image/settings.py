@@ -99,6 +99,8 @@ cluster = {_q(s.cluster)}
 
 # The join token: a shared secret that lets nodes join the master without anyone
 # approving them. Every card of one cluster must carry the same token; keep it secret.
+# First boot keeps it where only root can read it and blanks it here (the Wi-Fi
+# password too), so a card taken out of a running Pi gives nothing away.
 token = {_q(s.token)}
 
 # This Pi's hostname (and node name). Empty: "<cluster>-<serial number>".

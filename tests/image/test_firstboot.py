@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import stat
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,13 +74,23 @@ def test_node_first_boot(tmp_path: Path) -> None:
     assert any(call[-1] == "bramble" and "--no-index" in call for call in run.calls)
     assert (tmp_path / firstboot.MARKER).is_file()
 
-    # Again (the marker removed): nothing doubles, no second cgroup edit, no reboot.
+    # The secrets are off the card; every other setting is as it was.
+    toml = tomllib.loads((tmp_path / "boot/firmware/bramble.toml").read_text())
+    assert toml["secrets_removed"] is True
+    assert (toml["token"], toml["wifi"]["psk"]) == ("", "")
+    assert (toml["role"], toml["wifi"]["ssid"], toml["wifi"]["country"]) == ("node", "home", "GB")
+
+    # Again (the marker removed): nothing doubles, no second cgroup edit, no reboot; the
+    # blanked secrets mean "keep what the Pi has", not "none".
     (tmp_path / firstboot.MARKER).unlink()
+    wifi_before = wifi.read_text()
     run2 = Recorder()
     (tmp_path / "sys/fs/cgroup/cgroup.controllers").write_text("cpu memory\n")
     assert firstboot.main(["--root", str(tmp_path)], run=run2) == 0
     assert (tmp_path / "boot/firmware/cmdline.txt").read_text().count("cgroup_enable") == 1
     assert keys.read_text().count("ssh-ed25519") == 1
+    assert f"BRAMBLE_JOIN_TOKEN={token}\n" in env.read_text()
+    assert wifi.read_text() == wifi_before
     assert run2.calls[-1] == ("systemctl", "start", "--no-block", "bramble-node.service")
 
 
@@ -235,3 +246,33 @@ def test_bad_wifi_in_toml(tmp_path: Path, wifi: str, message: str) -> None:
     toml.write_text(toml.read_text().split("[wifi]")[0] + "[wifi]\n" + wifi + "\n")
     with pytest.raises(firstboot.FirstBootError, match=message):
         firstboot.load_settings(toml)
+
+
+@pytest.mark.parametrize(("text", "removed"), [
+    # The file bramble writes (comments and all): both secrets blanked.
+    (render(Settings(role="node", token="ab" * 32, wifi_ssid="home", wifi_psk="pass word#1")),
+     True),
+    # Hand-written, single quotes, a trailing comment, no Wi-Fi table at all.
+    ("role = 'node'\ntoken = '" + "cd" * 32 + "'  # from the master\n", True),
+    # Escapes inside the password.
+    ('role = "node"\ntoken = ""\n[wifi]\nssid = "x"\npsk = "a\\"b\\\\c d e f"\n', True),
+    # Laid out so the line edit cannot be proved right (a multi-line string): untouched.
+    ('role = "node"\ntoken = """\n' + "ef" * 32 + '"""\n', False),
+])
+def test_remove_secrets(tmp_path: Path, text: str, removed: bool) -> None:
+    path = tmp_path / "bramble.toml"
+    path.write_text(text)
+    before = tomllib.loads(text)
+    assert firstboot.remove_secrets(path) is removed
+    after = tomllib.loads(path.read_text())
+    if not removed:
+        assert path.read_text() == text
+        return
+    assert after.pop("secrets_removed") is True
+    assert after.get("token", "") == "" and after.get("wifi", {}).get("psk", "") == ""
+    before.pop("token", None)
+    after.pop("token", None)
+    for table in (before, after):
+        table.get("wifi", {}).pop("psk", None)
+    assert after == before
+    assert firstboot.remove_secrets(path) is True  # once is enough
