@@ -56,6 +56,7 @@ from bramble.kube.names import is_dns1123_subdomain
 from .. import pki
 from . import auth
 from .encoding import read_json
+from .proxy import PROXY_KEY
 from .rest import ObjectAPI, Target
 
 log = logging.getLogger(__name__)
@@ -438,6 +439,10 @@ class Membership:
             dropped = self.pending.drop(name)
             if dropped:
                 await self._save_pending()
+        # Its agent endpoint (address, and the token the master calls it with) goes too.
+        node_proxy = request.app.get(PROXY_KEY)
+        if node_proxy is not None:
+            await node_proxy.endpoints.drop(name)
         deleted = await self._delete("", "v1", "nodes", "", name, identity)
         await self._delete("coordination.k8s.io", "v1", "leases", auth.NODE_LEASE_NAMESPACE,
                            name, identity)

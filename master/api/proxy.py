@@ -162,10 +162,21 @@ class Endpoints:
     async def put(self, node: str, endpoint: NodeEndpoint) -> None:
         async with self._lock:
             self._items[node] = endpoint
-            if self.path is not None:
-                raw = orjson.dumps({n: e.as_json() for n, e in sorted(self._items.items())},
-                                   option=orjson.OPT_INDENT_2)
-                await asyncio.to_thread(kubeconfig.atomic_write, self.path, raw)
+            await self._save()
+
+    async def drop(self, node: str) -> bool:
+        """Forget a removed node's endpoint (its token must not linger on disk)."""
+        async with self._lock:
+            if self._items.pop(node, None) is None:
+                return False
+            await self._save()
+            return True
+
+    async def _save(self) -> None:
+        if self.path is not None:
+            raw = orjson.dumps({n: e.as_json() for n, e in sorted(self._items.items())},
+                               option=orjson.OPT_INDENT_2)
+            await asyncio.to_thread(kubeconfig.atomic_write, self.path, raw)
 
 
 def _read_endpoints(path: Path) -> dict[str, NodeEndpoint]:

@@ -4,6 +4,7 @@ token rotation, and what a rogue node or a rogue master gets (nothing)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -386,8 +387,13 @@ async def test_remove_revokes_the_credential_and_deletes_the_node(
     cfg = kubeconfig.load(await join(master.url, join_token(master), "pi1", tmp_path / "n"))
     async with Client(cfg) as node:
         await node.request("POST", "/api/v1/nodes", json=node_object("pi1"))
+        await node.request("POST", "/bramble/v1/nodes/pi1/endpoint", json={
+            "address": "127.0.0.1", "port": 10250, "token": "t" * 40, "certSha256": "ab" * 32})
+        endpoints = master.data_dir / "node-endpoints.json"
+        assert "pi1" in json.loads(endpoints.read_text())
         async with admin(master) as a:
             removed = await a.request("DELETE", "/bramble/v1/nodes/pi1")
+            assert json.loads(endpoints.read_text()) == {}  # its agent token is gone too
             assert removed == {"name": "pi1", "credentialsRevoked": 1, "requestsDropped": 0,
                                "nodeDeleted": True}
             with pytest.raises(NotFound):
