@@ -3,6 +3,7 @@
 message.py (pure): the DNS wire format - read queries, build answers, truncation.
 records.py (pure): Services + Endpoints -> the cluster domain's records and answers.
 resolvconf.py (pure): the host's resolv.conf -> upstreams and search list.
+cache.py (pure): the upstreams' answers kept for their TTL (capped), LRU-bounded.
 server.py: ClusterDNS, UDP and TCP on the pod gateway addresses, forwarding the rest.
 """
 

@@ -4,7 +4,9 @@ them (pure).
 `read_query` turns what a stub resolver sends into a Query, or says how to refuse it;
 `respond` builds the answer; `parse` reads any message (upstream replies too),
 `make_query` builds the queries the responder sends upstream itself, `fit` cuts a
-relayed reply to the client's size and `chain` keeps what in a reply answers a name.
+relayed reply to the client's size, `relay` rewrites a parsed upstream reply as the
+answer to another query for the same question, and `chain` keeps what in a reply answers
+a name.
 
 Names are text in master-file form without the trailing dot ("" is the root): bytes that
 are not printable ASCII, and "." or "\\" inside a label, are written as \\DDD or \\. (RFC
@@ -29,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Types (RFC 1035, 3596, 2782, 6891).
 A = 1
@@ -619,14 +621,33 @@ class Answer:
     chase: Question | None = None
 
 
-def respond(query: Query, answer: Answer, *, recursion: bool, limit: int) -> bytes:
-    """The reply to `query`, at most `limit` bytes (truncated as the module says)."""
+def respond(query: Query, answer: Answer, *, recursion: bool, limit: int,
+            truncated: bool = False) -> bytes:
+    """The reply to `query`, at most `limit` bytes (truncated as the module says).
+    `truncated`: the answer is known to be incomplete - the question alone and TC, so the
+    client asks again over TCP."""
     # RFC 3225 §3: the DO bit is copied back (no DNSSEC records are added here).
     edns = Edns(dnssec_ok=query.edns.dnssec_ok) if query.edns is not None else None
     rcode = answer.rcode if edns is not None or answer.rcode <= 0xF else SERVFAIL
     flags = _reply_flags(query.header, aa=answer.authoritative, ra=recursion)
     return _write(query.header.id, flags, (query.question,),
-                  (answer.answers, answer.authority, answer.additional), edns, rcode, limit)
+                  (answer.answers, answer.authority, answer.additional), edns, rcode, limit,
+                  truncated=truncated)
+
+
+def relay(query: Query, reply: Message, *, recursion: bool, limit: int) -> bytes:
+    """An upstream's reply (fresh, or from the cache, or fetched for another client's
+    identical query) as the answer to `query`, at most `limit` bytes: under the query's
+    id and flags, with its question as it was asked - case too, as a client using 0x20
+    (draft-vixie-dnsext-dns0x20) checks - and the answers owned by that name in that case.
+    EDNS is the responder's own (as in respond); rcode and sections are the reply's; a
+    truncated reply stays truncated."""
+    name = query.question.name
+    answers = tuple(replace(rr, name=name) if same_name(rr.name, name) else rr
+                    for rr in reply.answers)
+    answer = Answer(rcode=reply.rcode, answers=answers, authority=reply.authority,
+                    additional=reply.additional, authoritative=bool(reply.header.flags & AA))
+    return respond(query, answer, recursion=recursion, limit=limit, truncated=reply.header.tc)
 
 
 def respond_error(query: Query, rcode: int, *, recursion: bool) -> bytes:

@@ -16,6 +16,15 @@ to the host's upstream resolvers:
   than queueing (a stuck upstream must not eat the Pi's memory). No upstream: SERVFAIL.
 - an ExternalName Service's CNAME to an outside name is resolved upstream by the
   responder and the records appended (stub resolvers do not follow CNAMEs).
+- answers to the queries stub resolvers send (RD, no DO or CD: cache.cacheable_query), and
+  the upstream answers for ExternalName targets, are kept in a DNSCache (cache.py says
+  for how long) and answered from it at once. While a question is upstream, the same
+  question from other clients waits for that one query (one upstream query in flight
+  per (name, type, class)); each client gets the reply rebuilt for its own query
+  (message.relay: its id, its question as asked). A validator's query (DO or CD) and a
+  non-recursive one are relayed as they come, each on its own, never cached. The cache
+  is asked only for names records.py does not answer, so the cluster's own records are
+  never cached; it is emptied when the upstreams change.
 
 TCP is RFC 7766's: length-prefixed messages, several per connection and answered as they
 complete (up to `tcp_max_pending` at once per connection), closed after `tcp_idle_timeout`
@@ -37,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import secrets
@@ -48,6 +58,8 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 
 from . import message as msg
+from .cache import MAX_BYTES, MAX_ENTRIES, MAX_NEGATIVE_TTL, MAX_TTL, DNSCache, Key, cacheable_query
+from .cache import key as cache_key
 from .message import Answer, BadQuery, Message, MessageError, Query, Question
 from .records import DEFAULT_DOMAIN, ClusterRecords, Obj
 from .resolvconf import parse_upstream
@@ -74,6 +86,12 @@ class DNSOptions:
     close_timeout: float = 2.0
     # Client networks (CIDRs) answered; others get REFUSED. Empty: anyone.
     allow: tuple[str, ...] = ()
+    # The cache of upstream answers (cache.py): its bounds (entries, and their wire bytes;
+    # 0 entries: no cache) and the longest a positive / negative answer is kept (seconds).
+    cache_entries: int = MAX_ENTRIES
+    cache_bytes: int = MAX_BYTES
+    cache_max_ttl: int = MAX_TTL
+    cache_negative_ttl: int = MAX_NEGATIVE_TTL
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,14 @@ class _Upstream:
     data: bytes
     answer: Answer | None  # None: forward `data`; else chase answer.chase, then append
     limit: int  # the largest reply the client takes
+
+    @property
+    def shared(self) -> Question | None:
+        """The question to ask upstream through the cache (and share with other clients
+        asking it); None: relay the client's own query, uncached."""
+        if self.answer is not None:
+            return self.answer.chase
+        return self.query.question if cacheable_query(self.query) else None
 
 
 def _family(ip: str) -> socket.AddressFamily:
@@ -176,6 +202,12 @@ class ClusterDNS:
         self._tcp: list[asyncio.Server] = []
         self._bound: list[tuple[str, str, int]] = []
         self._forwards: set[asyncio.Task[None]] = set()
+        options = self.options
+        self._cache = DNSCache(options.cache_entries, options.cache_bytes,
+                               options.cache_max_ttl, options.cache_negative_ttl)
+        # The one upstream query per question in flight, which every client asking that
+        # question awaits; not in _forwards (those are the clients' queries, bounded).
+        self._inflight: dict[Key, asyncio.Task[Message | None]] = {}
         # Each TCP connection's handler task (started by asyncio) and its writer.
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._rotate = 0
@@ -226,7 +258,11 @@ class ClusterDNS:
     def set_upstreams(self, upstreams: Sequence[str]) -> None:
         """Forward to these from now on ("ip" or "ip:port"; e.g. after the host's
         resolv.conf changed). ValueError for a bad one (nothing changes then)."""
-        self._upstreams = tuple(parse_upstream(u) for u in upstreams)
+        parsed = tuple(parse_upstream(u) for u in upstreams)
+        if parsed != self._upstreams:
+            # The old resolvers' answers may not hold here (another network, a VPN gone).
+            self._cache.clear()
+        self._upstreams = parsed
 
     @property
     def upstreams(self) -> tuple[tuple[str, int], ...]:
@@ -260,14 +296,14 @@ class ClusterDNS:
         for proto in self._udp:
             if proto.transport is not None:
                 proto.transport.close()
-        for task in self._forwards:
+        for task in [*self._forwards, *self._inflight.values()]:
             task.cancel()
         # Connection handlers end on their own once their connection is gone; cancelling
         # them would make asyncio's stream machinery log the cancellation as an error.
         for writer in self._connections.values():
             writer.transport.abort()
-        waits: list[asyncio.Future] = [*self._forwards, *self._connections,
-                                       *(p.closed for p in self._udp)]
+        waits: list[asyncio.Future] = [*self._forwards, *self._inflight.values(),
+                                       *self._connections, *(p.closed for p in self._udp)]
         if waits:
             _, pending = await asyncio.wait(waits, timeout=timeout)
             if pending:
@@ -336,12 +372,20 @@ class ClusterDNS:
         if answer is None:
             if question.qtype in (msg.AXFR, msg.IXFR):
                 return msg.respond_error(query, msg.REFUSED, recursion=self._recursion)
-            return _Upstream(query, data, None, limit)
-        if answer.chase is not None:
-            return _Upstream(query, data, answer, limit)
-        log.debug("dns: %s from %s: %s, %d answer(s)", question, client,
-                  msg.rcode_text(answer.rcode), len(answer.answers))
-        return msg.respond(query, answer, recursion=self._recursion, limit=limit)
+            upstream = _Upstream(query, data, None, limit)
+        elif answer.chase is not None:
+            upstream = _Upstream(query, data, answer, limit)
+        else:
+            log.debug("dns: %s from %s: %s, %d answer(s)", question, client,
+                      msg.rcode_text(answer.rcode), len(answer.answers))
+            return msg.respond(query, answer, recursion=self._recursion, limit=limit)
+        shared = upstream.shared
+        cached = self._cache.get(shared) if shared is not None else None
+        if cached is None:
+            return upstream
+        # At once, without a task: a cache hit costs no slot of max_forwards.
+        log.debug("dns: %s from %s: cached", question, client)
+        return self._finish(upstream, cached)
 
     def _on_datagram(self, transport: asyncio.DatagramTransport, data: bytes,
                      addr: tuple) -> None:
@@ -442,10 +486,11 @@ class ClusterDNS:
         """The reply for a query that needs the upstreams; never raises (but cancels)."""
         query, limit = upstream.query, upstream.limit
         try:
-            if upstream.answer is None:
+            shared = upstream.shared
+            if shared is None:
                 reply = await self._forward(query, upstream.data, limit)
             else:
-                reply = await self._chase(query, upstream.answer, limit)
+                reply = self._finish(upstream, await self._shared(upstream, shared))
         except Exception:
             log.exception("dns: forwarding %s failed", query.question)
             reply = msg.respond_error(query, msg.SERVFAIL, recursion=self._recursion)
@@ -458,18 +503,55 @@ class ClusterDNS:
             return msg.respond_error(query, msg.SERVFAIL, recursion=self._recursion)
         return msg.fit(msg.with_id(got[0], query.header.id), limit)
 
-    async def _chase(self, query: Query, answer: Answer, limit: int) -> bytes:
+    def _finish(self, upstream: _Upstream, reply: Message | None) -> bytes:
+        """The client's answer from the upstreams' reply to `upstream.shared` (None: no
+        upstream answered)."""
+        query, answer, limit = upstream.query, upstream.answer, upstream.limit
+        if answer is None:
+            if reply is None:
+                return msg.respond_error(query, msg.SERVFAIL, recursion=self._recursion)
+            return msg.relay(query, reply, recursion=self._recursion, limit=limit)
         assert answer.chase is not None
-        question = answer.chase
-        got = await self._ask(question, lambda qid: msg.make_query(question, qid))
-        if got is not None:
-            reply = got[1]
+        if reply is not None:
             rcode = reply.rcode if reply.rcode in (msg.NOERROR, msg.NXDOMAIN) else msg.NOERROR
-            answer = replace(answer, rcode=rcode,
-                             answers=answer.answers + msg.chain(reply.answers, question.name))
+            answer = replace(answer, rcode=rcode, answers=answer.answers + msg.chain(
+                reply.answers, answer.chase.name))
         # Without an upstream answer, the CNAME alone: the client may follow it itself.
         return msg.respond(query, replace(answer, chase=None), recursion=self._recursion,
                            limit=limit)
+
+    async def _shared(self, upstream: _Upstream, question: Question) -> Message | None:
+        """The upstreams' reply to `question`: from the cache, else from the one query
+        for it in flight (started here when there is none); None when none answered."""
+        reply = self._cache.get(question)
+        if reply is not None:
+            return reply
+        key = cache_key(question)
+        task = self._inflight.get(key)
+        if task is None:
+            # The first client's own query goes (its EDNS options too); a chase asks anew.
+            wire = (functools.partial(msg.with_id, upstream.data) if upstream.answer is None
+                    else functools.partial(msg.make_query, question))
+            task = asyncio.get_running_loop().create_task(self._fetch(question, wire),
+                                                          name="dns-upstream")
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._fetched, key))
+        # Shielded: a client going away (its TCP connection closed) must not cancel the
+        # query other clients wait for.
+        return await asyncio.shield(task)
+
+    async def _fetch(self, question: Question, wire: Callable[[int], bytes]) -> Message | None:
+        upstreams = self._upstreams
+        got = await self._ask(question, wire)
+        if got is None:
+            return None
+        if self._upstreams is upstreams:  # not an answer of resolvers replaced meanwhile
+            self._cache.put(question, got[1], len(got[0]))
+        return got[1]
+
+    def _fetched(self, key: Key, task: asyncio.Task[Message | None]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
 
     async def _ask(self, question: Question,
                    wire: Callable[[int], bytes]) -> tuple[bytes, Message] | None:

@@ -341,7 +341,9 @@ async def test_no_upstream_or_none_answering_is_servfail() -> None:
 
 async def test_forwards_in_flight_are_bounded(upstream: FakeUpstream) -> None:
     async with running([upstream.address], max_forwards=2, forward_timeout=30) as server:
-        stuck = [asyncio.create_task(udp(server, "silent.example")) for _ in range(2)]
+        # Two questions: the same one twice would share one upstream query.
+        stuck = [asyncio.create_task(udp(server, "silent.example", rdtype))
+                 for rdtype in ("A", "AAAA")]
         await eventually(lambda: len(upstream.seen) == 2, "two queries upstream")
         busy = await udp(server, "example.org")
         assert busy.rcode() == dns.rcode.SERVFAIL  # at once, not queued
