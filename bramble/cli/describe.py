@@ -543,17 +543,18 @@ def _deployment(w: _Writer, obj: Obj, related: dict[str, Any], now: datetime) ->
     w(0, f"NewReplicaSet:\t{rs_text(new[0]) if new else '<none>'}\n")
 
 
-def _replicaset(w: _Writer, obj: Obj, related: dict[str, Any], now: datetime) -> None:
-    from bramble.kube.printers import format_label_selector
-
+def _replicas_page(w: _Writer, obj: Obj, related: dict[str, Any], selector: str, *,
+                   controlled_by: bool) -> None:
+    """The page a ReplicaSet and a ReplicationController share; kubectl's RC describer
+    names no controller."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     meta = _meta(obj)
     w(0, f"Name:\t{meta.get('name', '')}\n")
     w(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    w(0, f"Selector:\t{format_label_selector(spec.get('selector'))}\n")
+    w(0, f"Selector:\t{selector}\n")
     _labels(w, "Labels", meta.get("labels"))
     _annotations(w, "Annotations", meta.get("annotations"))
-    if controller_of(obj):
+    if controlled_by and controller_of(obj):
         w(0, f"Controlled By:\t{controller_of(obj)}\n")
     w(0, f"Replicas:\t{status.get('replicas', 0)} current / {spec.get('replicas', 1)} desired\n")
     counts = _pod_counts(related.get("pods") or [], meta.get("uid", ""))
@@ -562,23 +563,20 @@ def _replicaset(w: _Writer, obj: Obj, related: dict[str, Any], now: datetime) ->
     _conditions_table(w, status.get("conditions"))
 
 
+def _replicaset(w: _Writer, obj: Obj, related: dict[str, Any], now: datetime) -> None:
+    from bramble.kube.printers import format_label_selector
+
+    selector = format_label_selector((obj.get("spec") or {}).get("selector"))
+    _replicas_page(w, obj, related, selector, controlled_by=True)
+
+
 def _replicationcontroller(w: _Writer, obj: Obj, related: dict[str, Any],
                            now: datetime) -> None:
     """kubectl's describeReplicationController: a ReplicaSet's page with a map selector."""
     from bramble.kube.printers import format_labels
 
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    meta = _meta(obj)
-    w(0, f"Name:\t{meta.get('name', '')}\n")
-    w(0, f"Namespace:\t{meta.get('namespace', '')}\n")
-    w(0, f"Selector:\t{format_labels(spec.get('selector'))}\n")
-    _labels(w, "Labels", meta.get("labels"))
-    _annotations(w, "Annotations", meta.get("annotations"))
-    w(0, f"Replicas:\t{status.get('replicas', 0)} current / {spec.get('replicas', 1)} desired\n")
-    counts = _pod_counts(related.get("pods") or [], meta.get("uid", ""))
-    w(0, f"Pods Status:\t{_pods_status_line(counts)}\n")
-    _pod_template(w, spec.get("template") or {})
-    _conditions_table(w, status.get("conditions"))
+    selector = format_labels((obj.get("spec") or {}).get("selector"))
+    _replicas_page(w, obj, related, selector, controlled_by=False)
 
 
 def _daemonset(w: _Writer, obj: Obj, related: dict[str, Any], now: datetime) -> None:

@@ -402,24 +402,21 @@ def _controller_settings(args: argparse.Namespace) -> Any:
     settings = ControllerSettings()
     if args.cluster_cidr is not None:
         settings = replace(settings, cluster_cidr=args.cluster_cidr)
-    if args.node_grace is not None:
-        if args.node_grace <= 0:
-            raise _usage("--node-grace must be more than 0 seconds")
-        settings = replace(settings, node_monitor_grace=args.node_grace)
-    if args.eviction_delay is not None:
-        if args.eviction_delay < 0:
-            raise _usage("--eviction-delay must be 0 or more seconds")
-        settings = replace(settings, default_eviction_seconds=args.eviction_delay)
-    # HorizontalPodAutoscaler
-    if args.hpa_sync_period is not None:
-        if args.hpa_sync_period <= 0:
-            raise _usage("--hpa-sync-period must be more than 0 seconds")
-        settings = replace(settings, hpa_sync_period=args.hpa_sync_period)
-    if args.hpa_downscale_stabilization is not None:
-        if args.hpa_downscale_stabilization < 0:
-            raise _usage("--hpa-downscale-stabilization must be 0 or more seconds")
-        settings = replace(settings,
-                           hpa_downscale_stabilization=args.hpa_downscale_stabilization)
+    # Durations in seconds: (flag, setting, whether 0 is allowed).
+    for flag, setting, zero_allowed in (
+            ("node_grace", "node_monitor_grace", False),
+            ("eviction_delay", "default_eviction_seconds", True),
+            ("hpa_sync_period", "hpa_sync_period", False),
+            ("hpa_downscale_stabilization", "hpa_downscale_stabilization", True)):
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        option = "--" + flag.replace("_", "-")
+        if zero_allowed and value < 0:
+            raise _usage(f"{option} must be 0 or more seconds")
+        if not zero_allowed and value <= 0:
+            raise _usage(f"{option} must be more than 0 seconds")
+        settings = replace(settings, **{setting: value})
     return settings
 
 

@@ -335,40 +335,39 @@ def _deployment_cells(obj: Obj, now: datetime) -> list[Cell]:
             _age(obj, now), names, images, selector_string(spec.get("selector"))]
 
 
-REPLICASET_COLUMNS = [
-    NAME,
-    _col("Desired", "integer", "Replicas is the number of desired replicas."),
-    _col("Current", "integer", "Replicas is the most recently observed number of replicas."),
-    _col("Ready", "integer", "The number of ready replicas for this replica set."),
-    AGE, _CONTAINERS, _IMAGES, _SELECTOR,
-]
+def _replicas_columns(owner: str) -> list[Obj]:
+    return [
+        NAME,
+        _col("Desired", "integer", "Replicas is the number of desired replicas."),
+        _col("Current", "integer", "Replicas is the most recently observed number of replicas."),
+        _col("Ready", "integer", f"The number of ready replicas for this {owner}."),
+        AGE, _CONTAINERS, _IMAGES, _SELECTOR,
+    ]
+
+
+def _replicas_cells(obj: Obj, now: datetime, selector: str) -> list[Cell]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = _containers(_template_spec(obj))
+    return [_name(obj), _int(spec.get("replicas", 1)), _int(status.get("replicas")),
+            _int(status.get("readyReplicas")), _age(obj, now), names, images, selector]
+
+
+REPLICASET_COLUMNS = _replicas_columns("replica set")
 
 
 def _replicaset_cells(obj: Obj, now: datetime) -> list[Cell]:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = _containers(_template_spec(obj))
-    return [_name(obj), _int(spec.get("replicas", 1)), _int(status.get("replicas")),
-            _int(status.get("readyReplicas")), _age(obj, now), names, images,
-            format_label_selector(spec.get("selector"))]
+    selector = (obj.get("spec") or {}).get("selector")
+    return _replicas_cells(obj, now, format_label_selector(selector))
 
 
 # ReplicationController: as a ReplicaSet, with its selector a plain map.
-REPLICATIONCONTROLLER_COLUMNS = [
-    NAME,
-    _col("Desired", "integer", "Replicas is the number of desired replicas."),
-    _col("Current", "integer", "Replicas is the most recently observed number of replicas."),
-    _col("Ready", "integer", "The number of ready replicas for this replication controller."),
-    AGE, _CONTAINERS, _IMAGES, _SELECTOR,
-]
+REPLICATIONCONTROLLER_COLUMNS = _replicas_columns("replication controller")
 
 
 def _replicationcontroller_cells(obj: Obj, now: datetime) -> list[Cell]:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = _containers(_template_spec(obj))
-    selector = spec.get("selector")
-    return [_name(obj), _int(spec.get("replicas", 1)), _int(status.get("replicas")),
-            _int(status.get("readyReplicas")), _age(obj, now), names, images,
-            format_labels(selector if isinstance(selector, dict) else None)]
+    selector = (obj.get("spec") or {}).get("selector")
+    return _replicas_cells(obj, now,
+                           format_labels(selector if isinstance(selector, dict) else None))
 
 
 DAEMONSET_COLUMNS = [

@@ -99,170 +99,144 @@ def _is_cpu_utilization(metric: Obj) -> bool:
             and _dict(resource.get("target")).get("averageUtilization") is not None)
 
 
+def _cpu_utilizations(metrics: list[Obj], field: str) -> list[Any]:
+    """The averageUtilization under `field` ("target"/"current") of each CPU Resource
+    metric, in order; None for one without."""
+    return [_dict(_dict(m.get("resource")).get(field)).get("averageUtilization")
+            for m in metrics if m.get("type") == "Resource"
+            and _dict(m.get("resource")).get("name") == "cpu"]
+
+
 def _cpu_metric(utilization: Any) -> Obj:
     return {"type": "Resource", "resource": {"name": "cpu", "target": {
         "type": "Utilization", "averageUtilization": utilization}}}
 
 
-# MetricSpec: v2 {type, <source>: {metric, target, ...}} <-> v1 {type, <source>: flat}.
+# MetricSpec and MetricStatus: v2 {type, <source>: {metric, target|current, ...}} <-> v1
+# {type, <source>: flat, keys prefixed "target"|"current"}. One converter per direction
+# serves both; _Half holds what a spec and a status differ in.
 
-def _metric_spec_to_v1(metric: Obj) -> Obj:
-    kind = metric.get("type")
-    out: Obj = {"type": kind} if kind is not None else {}
-    for source in ("resource", "containerResource"):
-        src = _dict(metric.get(source))
-        if source in metric:
-            target = _dict(src.get("target"))
-            v1: Obj = {}
-            _set(v1, "name", src.get("name"))
-            _set(v1, "container", src.get("container"))
-            _set(v1, "targetAverageUtilization", target.get("averageUtilization"))
-            _set(v1, "targetAverageValue", target.get("averageValue"))
-            out[source] = v1
-    if "pods" in metric:
-        src = _dict(metric["pods"])
-        ident, target = _dict(src.get("metric")), _dict(src.get("target"))
-        v1 = {"metricName": ident.get("name", ""),
-              "targetAverageValue": target.get("averageValue", "0")}
-        _set(v1, "selector", ident.get("selector"))
-        out["pods"] = v1
-    if "object" in metric:
-        src = _dict(metric["object"])
-        ident, target = _dict(src.get("metric")), _dict(src.get("target"))
-        v1 = {"target": copy.deepcopy(_dict(src.get("describedObject"))),
-              "metricName": ident.get("name", ""), "targetValue": target.get("value", "0")}
-        _set(v1, "selector", ident.get("selector"))
-        _set(v1, "averageValue", target.get("averageValue"))
-        out["object"] = v1
-    if "external" in metric:
-        src = _dict(metric["external"])
-        ident, target = _dict(src.get("metric")), _dict(src.get("target"))
-        v1 = {"metricName": ident.get("name", "")}
-        _set(v1, "metricSelector", ident.get("selector"))
-        _set(v1, "targetValue", target.get("value"))
-        _set(v1, "targetAverageValue", target.get("averageValue"))
-        out["external"] = v1
-    return out
+@dataclass(frozen=True)
+class _Half:
+    field: str  # v2's "target" / "current"; also the prefix of v1's keys (targetValue)
+    typed: bool  # a v2 MetricTarget names its type; a MetricValueStatus has none
+    # The v1 status types hold these quantities by value, not by pointer as the spec types
+    # do: never absent, "0" when v2 has none.
+    required: bool
 
 
-def _metric_spec_to_v2(metric: Obj) -> Obj:
+_SPEC = _Half("target", typed=True, required=False)
+_STATUS = _Half("current", typed=False, required=True)
+
+
+def _quantity(out: Obj, key: str, src: Obj, src_key: str, half: _Half) -> None:
+    if half.required:
+        out[key] = src.get(src_key, "0")
+    else:
+        _set(out, key, src.get(src_key))
+
+
+def _metric_to_v1(metric: Obj, half: _Half) -> Obj:
+    p = half.field
     kind = metric.get("type")
     out: Obj = {"type": kind} if kind is not None else {}
     for source in ("resource", "containerResource"):
         if source in metric:
             src = _dict(metric[source])
-            utilization = src.get("targetAverageUtilization")
-            target: Obj = {"type": "Utilization" if utilization is not None else "AverageValue"}
-            _set(target, "averageUtilization", utilization)
-            _set(target, "averageValue", src.get("targetAverageValue"))
+            values = _dict(src.get(p))
+            v1: Obj = {}
+            _set(v1, "name", src.get("name"))
+            _set(v1, "container", src.get("container"))
+            _set(v1, f"{p}AverageUtilization", values.get("averageUtilization"))
+            _quantity(v1, f"{p}AverageValue", values, "averageValue", half)
+            out[source] = v1
+    if "pods" in metric:
+        src = _dict(metric["pods"])
+        ident, values = _dict(src.get("metric")), _dict(src.get(p))
+        v1 = {"metricName": ident.get("name", ""),
+              f"{p}AverageValue": values.get("averageValue", "0")}
+        _set(v1, "selector", ident.get("selector"))
+        out["pods"] = v1
+    if "object" in metric:
+        src = _dict(metric["object"])
+        ident, values = _dict(src.get("metric")), _dict(src.get(p))
+        v1 = {"target": copy.deepcopy(_dict(src.get("describedObject"))),
+              "metricName": ident.get("name", ""), f"{p}Value": values.get("value", "0")}
+        _set(v1, "selector", ident.get("selector"))
+        _set(v1, "averageValue", values.get("averageValue"))
+        out["object"] = v1
+    if "external" in metric:
+        src = _dict(metric["external"])
+        ident, values = _dict(src.get("metric")), _dict(src.get(p))
+        v1 = {"metricName": ident.get("name", "")}
+        _set(v1, "metricSelector", ident.get("selector"))
+        _quantity(v1, f"{p}Value", values, "value", half)
+        _set(v1, f"{p}AverageValue", values.get("averageValue"))
+        out["external"] = v1
+    return out
+
+
+def _metric_to_v2(metric: Obj, half: _Half) -> Obj:
+    p = half.field
+
+    def values_of(kind: str) -> Obj:
+        # v1 has no type: v2's follows from which values are set.
+        return {"type": kind} if half.typed else {}
+
+    kind = metric.get("type")
+    out: Obj = {"type": kind} if kind is not None else {}
+    for source in ("resource", "containerResource"):
+        if source in metric:
+            src = _dict(metric[source])
+            utilization = src.get(f"{p}AverageUtilization")
+            values = values_of("Utilization" if utilization is not None else "AverageValue")
+            _set(values, "averageValue", src.get(f"{p}AverageValue"))
+            _set(values, "averageUtilization", utilization)
             v2: Obj = {}
             _set(v2, "name", src.get("name"))
             _set(v2, "container", src.get("container"))
-            v2["target"] = target
+            v2[p] = values
             out[source] = v2
     if "pods" in metric:
         src = _dict(metric["pods"])
         ident: Obj = {"name": src.get("metricName", "")}
         _set(ident, "selector", src.get("selector"))
-        out["pods"] = {"metric": ident, "target": {
-            "type": "AverageValue", "averageValue": src.get("targetAverageValue", "0")}}
+        values = values_of("AverageValue")
+        values["averageValue"] = src.get(f"{p}AverageValue", "0")
+        out["pods"] = {"metric": ident, p: values}
     if "object" in metric:
         src = _dict(metric["object"])
         ident = {"name": src.get("metricName", "")}
         _set(ident, "selector", src.get("selector"))
         average = src.get("averageValue")
-        target = {"type": "Value" if average is None else "AverageValue",
-                  "value": src.get("targetValue", "0")}
-        _set(target, "averageValue", average)
+        values = values_of("Value" if average is None else "AverageValue")
+        values["value"] = src.get(f"{p}Value", "0")
+        _set(values, "averageValue", average)
         out["object"] = {"describedObject": copy.deepcopy(_dict(src.get("target"))),
-                         "metric": ident, "target": target}
+                         "metric": ident, p: values}
     if "external" in metric:
         src = _dict(metric["external"])
         ident = {"name": src.get("metricName", "")}
         _set(ident, "selector", src.get("metricSelector"))
-        value = src.get("targetValue")
-        target = {"type": "AverageValue" if value is None else "Value"}
-        _set(target, "value", value)
-        _set(target, "averageValue", src.get("targetAverageValue"))
-        out["external"] = {"metric": ident, "target": target}
+        value = src.get(f"{p}Value")
+        values = values_of("AverageValue" if value is None else "Value")
+        _quantity(values, "value", src, f"{p}Value", half)
+        _set(values, "averageValue", src.get(f"{p}AverageValue"))
+        out["external"] = {"metric": ident, p: values}
     return out
 
 
-# MetricStatus: v2 {type, <source>: {metric, current}} <-> v1 {type, <source>: flat}.
-
-def _metric_status_to_v1(status: Obj) -> Obj:
-    kind = status.get("type")
-    out: Obj = {"type": kind} if kind is not None else {}
-    for source in ("resource", "containerResource"):
-        if source in status:
-            src = _dict(status[source])
-            current = _dict(src.get("current"))
-            v1: Obj = {}
-            _set(v1, "name", src.get("name"))
-            _set(v1, "container", src.get("container"))
-            _set(v1, "currentAverageUtilization", current.get("averageUtilization"))
-            v1["currentAverageValue"] = current.get("averageValue", "0")
-            out[source] = v1
-    if "pods" in status:
-        src = _dict(status["pods"])
-        ident, current = _dict(src.get("metric")), _dict(src.get("current"))
-        v1 = {"metricName": ident.get("name", ""),
-              "currentAverageValue": current.get("averageValue", "0")}
-        _set(v1, "selector", ident.get("selector"))
-        out["pods"] = v1
-    if "object" in status:
-        src = _dict(status["object"])
-        ident, current = _dict(src.get("metric")), _dict(src.get("current"))
-        v1 = {"target": copy.deepcopy(_dict(src.get("describedObject"))),
-              "metricName": ident.get("name", ""), "currentValue": current.get("value", "0")}
-        _set(v1, "selector", ident.get("selector"))
-        _set(v1, "averageValue", current.get("averageValue"))
-        out["object"] = v1
-    if "external" in status:
-        src = _dict(status["external"])
-        ident, current = _dict(src.get("metric")), _dict(src.get("current"))
-        v1 = {"metricName": ident.get("name", ""), "currentValue": current.get("value", "0")}
-        _set(v1, "metricSelector", ident.get("selector"))
-        _set(v1, "currentAverageValue", current.get("averageValue"))
-        out["external"] = v1
-    return out
-
-
-def _metric_status_to_v2(status: Obj) -> Obj:
-    kind = status.get("type")
-    out: Obj = {"type": kind} if kind is not None else {}
-    for source in ("resource", "containerResource"):
-        if source in status:
-            src = _dict(status[source])
-            current: Obj = {}
-            _set(current, "averageValue", src.get("currentAverageValue"))
-            _set(current, "averageUtilization", src.get("currentAverageUtilization"))
-            v2: Obj = {}
-            _set(v2, "name", src.get("name"))
-            _set(v2, "container", src.get("container"))
-            v2["current"] = current
-            out[source] = v2
-    if "pods" in status:
-        src = _dict(status["pods"])
-        ident: Obj = {"name": src.get("metricName", "")}
-        _set(ident, "selector", src.get("selector"))
-        out["pods"] = {"metric": ident,
-                       "current": {"averageValue": src.get("currentAverageValue", "0")}}
-    if "object" in status:
-        src = _dict(status["object"])
-        ident = {"name": src.get("metricName", "")}
-        _set(ident, "selector", src.get("selector"))
-        current = {"value": src.get("currentValue", "0")}
-        _set(current, "averageValue", src.get("averageValue"))
-        out["object"] = {"describedObject": copy.deepcopy(_dict(src.get("target"))),
-                         "metric": ident, "current": current}
-    if "external" in status:
-        src = _dict(status["external"])
-        ident = {"name": src.get("metricName", "")}
-        _set(ident, "selector", src.get("metricSelector"))
-        current = {"value": src.get("currentValue", "0")}
-        _set(current, "averageValue", src.get("currentAverageValue"))
-        out["external"] = {"metric": ident, "current": current}
+def _assemble(out: Obj, meta: Any, annotations: dict[str, Any], spec: Any, status: Any) -> Obj:
+    """The converted object: its parts after `out`'s apiVersion and kind, with the
+    annotations left after conversion (none: no annotations field)."""
+    if isinstance(meta, dict):
+        if annotations:
+            meta["annotations"] = annotations
+        else:
+            meta.pop("annotations", None)
+    for key, value in (("metadata", meta), ("spec", spec), ("status", status)):
+        if value is not None:
+            out[key] = copy.deepcopy(value)
     return out
 
 
@@ -281,13 +255,10 @@ def hpa_v2_to_v1(obj: Obj) -> Obj:
         _set(v1spec, "minReplicas", spec.get("minReplicas"))
         v1spec["maxReplicas"] = spec.get("maxReplicas", 0)
         metrics = [m for m in spec.get("metrics") or [] if isinstance(m, dict)]
-        for m in metrics:
-            resource = _dict(m.get("resource"))
-            if m.get("type") == "Resource" and resource.get("name") == "cpu":
-                _set(v1spec, "targetCPUUtilizationPercentage",
-                     _dict(resource.get("target")).get("averageUtilization"))
-                break
-        others = [_metric_spec_to_v1(m) for m in metrics if not _is_cpu_utilization(m)]
+        targets = _cpu_utilizations(metrics, "target")
+        if targets:  # the first CPU metric's, as Go's conversion breaks at it
+            _set(v1spec, "targetCPUUtilizationPercentage", targets[0])
+        others = [_metric_to_v1(m, _SPEC) for m in metrics if not _is_cpu_utilization(m)]
         if others:
             annotations[METRIC_SPECS] = _dump(others)
         if spec.get("behavior") is not None:
@@ -300,25 +271,15 @@ def hpa_v2_to_v1(obj: Obj) -> Obj:
         v1status["currentReplicas"] = status.get("currentReplicas", 0)
         v1status["desiredReplicas"] = status.get("desiredReplicas", 0)
         current = [m for m in status.get("currentMetrics") or [] if isinstance(m, dict)]
-        for m in current:
-            resource = _dict(m.get("resource"))
-            if m.get("type") == "Resource" and resource.get("name") == "cpu":
-                _set(v1status, "currentCPUUtilizationPercentage",
-                     _dict(resource.get("current")).get("averageUtilization"))
+        values = [u for u in _cpu_utilizations(current, "current") if u is not None]
+        if values:  # the last CPU metric's with one, as Go's conversion loops on
+            _set(v1status, "currentCPUUtilizationPercentage", values[-1])
         if current:
-            annotations[METRIC_STATUSES] = _dump([_metric_status_to_v1(m) for m in current])
+            annotations[METRIC_STATUSES] = _dump([_metric_to_v1(m, _STATUS) for m in current])
         if status.get("conditions"):
             annotations[CONDITIONS] = _dump(status["conditions"])
         status = v1status
-    if isinstance(meta, dict):
-        if annotations:
-            meta["annotations"] = annotations
-        else:
-            meta.pop("annotations", None)
-    for key, value in (("metadata", meta), ("spec", spec), ("status", status)):
-        if value is not None:
-            out[key] = copy.deepcopy(value)
-    return out
+    return _assemble(out, meta, annotations, spec, status)
 
 
 def hpa_v1_to_v2(obj: Obj) -> Obj:
@@ -334,7 +295,7 @@ def hpa_v1_to_v2(obj: Obj) -> Obj:
         _set(v2spec, "scaleTargetRef", spec.get("scaleTargetRef"))
         _set(v2spec, "minReplicas", spec.get("minReplicas"))
         v2spec["maxReplicas"] = spec.get("maxReplicas", 0)
-        metrics = [_metric_spec_to_v2(m) for m in _load_list(carried.get(METRIC_SPECS))]
+        metrics = [_metric_to_v2(m, _SPEC) for m in _load_list(carried.get(METRIC_SPECS))]
         if spec.get("targetCPUUtilizationPercentage") is not None:
             metrics.append(_cpu_metric(spec["targetCPUUtilizationPercentage"]))
         # autoscaling/v1's implicit default, made explicit (as the apiserver does here,
@@ -352,7 +313,7 @@ def hpa_v1_to_v2(obj: Obj) -> Obj:
         v2status["desiredReplicas"] = status.get("desiredReplicas", 0)
         if METRIC_STATUSES in carried:
             # The annotation has more than the single CPU percentage: it wins.
-            v2status["currentMetrics"] = [_metric_status_to_v2(m)
+            v2status["currentMetrics"] = [_metric_to_v2(m, _STATUS)
                                           for m in _load_list(carried[METRIC_STATUSES])]
         elif status.get("currentCPUUtilizationPercentage") is not None:
             v2status["currentMetrics"] = [{"type": "Resource", "resource": {
@@ -362,15 +323,7 @@ def hpa_v1_to_v2(obj: Obj) -> Obj:
         if conditions:
             v2status["conditions"] = conditions
         status = v2status
-    if isinstance(meta, dict):
-        if annotations:
-            meta["annotations"] = annotations
-        else:
-            meta.pop("annotations", None)
-    for key, value in (("metadata", meta), ("spec", spec), ("status", status)):
-        if value is not None:
-            out[key] = copy.deepcopy(value)
-    return out
+    return _assemble(out, meta, annotations, spec, status)
 
 
 CONVERSIONS: Mapping[str, Conversion] = MappingProxyType({

@@ -20,7 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -283,11 +283,11 @@ def usage_ratio(metrics: Mapping[str, int], target: int) -> tuple[float, int]:
     return average / target, average
 
 
-def resource_replicas(current: int, target_utilization: int, resource: str,
-                      pods: Sequence[Pod], samples: Mapping[str, Sample], now: float,
-                      tunables: Tunables, container: str = "") -> tuple[int, int, int]:
-    """(replicas, utilization %, average raw value) for an averageUtilization target:
-    GetResourceReplicas. Raises MetricError."""
+def _sampled_values(resource: str, pods: Sequence[Pod], samples: Mapping[str, Sample],
+                    now: float, tunables: Tunables, container: str
+                    ) -> tuple[Groups, dict[str, int]]:
+    """The pods' groups and the values of the ready pods with a usable sample.
+    Raises MetricError."""
     metrics = pod_metrics(samples, resource, container)
     if not metrics:
         raise MetricError(f"unable to get metrics for resource {resource}: no metrics "
@@ -299,22 +299,25 @@ def resource_replicas(current: int, target_utilization: int, resource: str,
               if name not in groups.ignored and name not in groups.unready}
     if not values:
         raise MetricError("did not receive metrics for targeted pods (pods might be unready)")
-    requests = pod_requests(pods, resource, container)
-    ratio, utilization, raw = utilization_ratio(values, requests, target_utilization)
+    return groups, values
 
+
+def _replicas_for_ratio(current: int, ratio: float, groups: Groups, values: dict[str, int],
+                        tunables: Tunables, ratio_of: Callable[[dict[str, int]], float],
+                        missing_when_down: Callable[[str], int]) -> int:
+    """The replicas for a usage ratio; where pods lack a sample or are unready, the ratio
+    is worked out again with assumptions that never speed the change up (the tail of
+    GetResourceReplicas / calcPlainMetricReplicas). Fills `values` in."""
     scale_up_with_unready = bool(groups.unready) and ratio > 1.0
     if not scale_up_with_unready and not groups.missing:
         if tunables.within(ratio):
-            return current, utilization, raw
-        return math.ceil(ratio * groups.ready), utilization, raw
+            return current
+        return math.ceil(ratio * groups.ready)
 
     if groups.missing:
         if ratio < 1.0:
-            # Scaling down: a pod without a sample counts as using its whole request (or
-            # the target, for targets above 100%), so it never speeds a scale-down up.
-            fallback = max(100, target_utilization)
             for name in groups.missing:
-                values[name] = requests[name] * fallback // 100
+                values[name] = missing_when_down(name)
         elif ratio > 1.0:
             # Scaling up: as using nothing, so it never speeds a scale-up up either.
             for name in groups.missing:
@@ -323,14 +326,32 @@ def resource_replicas(current: int, target_utilization: int, resource: str,
         for name in groups.unready:
             values[name] = 0
 
-    new_ratio, _, _ = utilization_ratio(values, requests, target_utilization)
+    new_ratio = ratio_of(values)
     if tunables.within(new_ratio) or (ratio < 1.0 < new_ratio) or \
             (ratio > 1.0 > new_ratio):
         # Too small a change, or the assumptions turned the direction around.
-        return current, utilization, raw
+        return current
     replicas = math.ceil(new_ratio * len(values))
     if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
-        return current, utilization, raw
+        return current
+    return replicas
+
+
+def resource_replicas(current: int, target_utilization: int, resource: str,
+                      pods: Sequence[Pod], samples: Mapping[str, Sample], now: float,
+                      tunables: Tunables, container: str = "") -> tuple[int, int, int]:
+    """(replicas, utilization %, average raw value) for an averageUtilization target:
+    GetResourceReplicas. Raises MetricError."""
+    groups, values = _sampled_values(resource, pods, samples, now, tunables, container)
+    requests = pod_requests(pods, resource, container)
+    ratio, utilization, raw = utilization_ratio(values, requests, target_utilization)
+    # Scaling down: a pod without a sample counts as using its whole request (or the
+    # target, for targets above 100%), so it never speeds a scale-down up.
+    fallback = max(100, target_utilization)
+    replicas = _replicas_for_ratio(
+        current, ratio, groups, values, tunables,
+        ratio_of=lambda v: utilization_ratio(v, requests, target_utilization)[0],
+        missing_when_down=lambda name: requests[name] * fallback // 100)
     return replicas, utilization, raw
 
 
@@ -339,43 +360,13 @@ def raw_resource_replicas(current: int, target: int, resource: str, pods: Sequen
                           container: str = "") -> tuple[int, int]:
     """(replicas, average usage) for an averageValue target (milli-units):
     GetRawResourceReplicas / calcPlainMetricReplicas. Raises MetricError."""
-    metrics = pod_metrics(samples, resource, container)
-    if not metrics:
-        raise MetricError(f"unable to get metrics for resource {resource}: no metrics "
-                          "returned from resource metrics API")
-    if not pods:
-        raise MetricError("no pods returned by selector while calculating replica count")
-    groups = group_pods(pods, metrics, resource, now, tunables)
-    values = {name: m.value for name, m in metrics.items()
-              if name not in groups.ignored and name not in groups.unready}
-    if not values:
-        raise MetricError("did not receive metrics for targeted pods (pods might be unready)")
+    groups, values = _sampled_values(resource, pods, samples, now, tunables, container)
     ratio, usage = usage_ratio(values, target)
-
-    scale_up_with_unready = bool(groups.unready) and ratio > 1.0
-    if not scale_up_with_unready and not groups.missing:
-        if tunables.within(ratio):
-            return current, usage
-        return math.ceil(ratio * groups.ready), usage
-
-    if groups.missing:
-        if ratio < 1.0:
-            for name in groups.missing:
-                values[name] = target  # exactly on target while scaling down
-        elif ratio > 1.0:
-            for name in groups.missing:
-                values[name] = 0
-    if scale_up_with_unready:
-        for name in groups.unready:
-            values[name] = 0
-
-    new_ratio, _ = usage_ratio(values, target)
-    if tunables.within(new_ratio) or (ratio < 1.0 < new_ratio) or \
-            (ratio > 1.0 > new_ratio):
-        return current, usage
-    replicas = math.ceil(new_ratio * len(values))
-    if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
-        return current, usage
+    replicas = _replicas_for_ratio(
+        current, ratio, groups, values, tunables,
+        ratio_of=lambda v: usage_ratio(v, target)[0],
+        # Exactly on target while scaling down.
+        missing_when_down=lambda _name: target)
     return replicas, usage
 
 
@@ -438,46 +429,42 @@ def _changes_in_period(period: float, events: Iterable[ScaleEvent], now: float) 
     return sum(e.change for e in events if e.timestamp > cutoff)
 
 
-def scale_up_limit(current: int, history: History, rules: Obj, now: float) -> int:
-    """The most replicas the scale-up policies allow now
-    (calculateScaleUpLimitWithScalingRules)."""
+def _limit_by_policies(current: int, history: History, rules: Obj, now: float, *,
+                       up: bool) -> int:
+    """The bound the scaling policies of one direction allow now: each policy proposes one
+    from the replicas at the start of its period, selectPolicy picks among them."""
     select = rules.get("selectPolicy") or "Max"
     if select == "Disabled":
         return current
+    # "Max" selects the biggest change: the most replicas up, the fewest down.
+    pick = max if (select == "Min") != up else min
     result: int | None = None
     for policy in rules.get("policies") or []:
         period = policy.get("periodSeconds", 0)
         start = (current - _changes_in_period(period, history.scale_up_events, now)
                  + _changes_in_period(period, history.scale_down_events, now))
+        value = policy.get("value", 0)
         if policy.get("type") == "Pods":
-            proposed = start + policy.get("value", 0)
-        else:
+            proposed = start + value if up else start - value
+        elif up:
             # Rounded up, or a small deployment could never grow by a percentage.
-            proposed = math.ceil(start * (1 + policy.get("value", 0) / 100))
-        pick = min if select == "Min" else max
+            proposed = math.ceil(start * (1 + value / 100))
+        else:
+            proposed = int(start * (1 - value / 100))  # truncated, as Go
         result = proposed if result is None else pick(result, proposed)
     return current if result is None else result
+
+
+def scale_up_limit(current: int, history: History, rules: Obj, now: float) -> int:
+    """The most replicas the scale-up policies allow now
+    (calculateScaleUpLimitWithScalingRules)."""
+    return _limit_by_policies(current, history, rules, now, up=True)
 
 
 def scale_down_limit(current: int, history: History, rules: Obj, now: float) -> int:
     """The fewest replicas the scale-down policies allow now
     (calculateScaleDownLimitWithBehaviors)."""
-    select = rules.get("selectPolicy") or "Max"
-    if select == "Disabled":
-        return current
-    result: int | None = None
-    for policy in rules.get("policies") or []:
-        period = policy.get("periodSeconds", 0)
-        start = (current - _changes_in_period(period, history.scale_up_events, now)
-                 + _changes_in_period(period, history.scale_down_events, now))
-        if policy.get("type") == "Pods":
-            proposed = start - policy.get("value", 0)
-        else:
-            proposed = int(start * (1 - policy.get("value", 0) / 100))  # truncated, as Go
-        # Selecting the Max change when scaling down is selecting the fewest replicas.
-        pick = max if select == "Min" else min
-        result = proposed if result is None else pick(result, proposed)
-    return current if result is None else result
+    return _limit_by_policies(current, history, rules, now, up=False)
 
 
 def stabilize_with_behaviors(history: History, now: float, current: int, desired: int,

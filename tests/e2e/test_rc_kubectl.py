@@ -8,15 +8,17 @@ import asyncio
 import json
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-
-import pytest
+from collections.abc import Awaitable, Callable
 
 from bramble.client import Client
 from tests.api.workload_sim import sim_kubelet
 from tests.conftest import MasterHandle, eventually
-from tests.e2e.test_rollout_kubectl import Kubectl, Result
+from tests.e2e.test_rollout_kubectl import (  # noqa: F401  (the fixtures: client, kubectl)
+    Kubectl,
+    Result,
+    client,
+    kubectl,
+)
 
 # The 1.0 way of writing it: no selector (the template's labels), no replicas field.
 MANIFEST = textwrap.dedent("""\
@@ -38,17 +40,6 @@ PODS = "/api/v1/namespaces/default/pods"
 LIMIT = 60  # a bound against hangs, not a speed expectation
 
 
-@pytest.fixture
-async def client(master: MasterHandle) -> AsyncIterator[Client]:
-    async with Client.from_kubeconfig(str(master.kubeconfig)) as c:
-        yield c
-
-
-@pytest.fixture
-def kubectl(master: MasterHandle, tmp_path: Path) -> Kubectl:
-    return Kubectl(master, tmp_path / "kubectl-cache")
-
-
 async def bramble(master: MasterHandle, *args: str) -> Result:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bramble", *args, "--kubeconfig", str(master.kubeconfig),
@@ -58,10 +49,10 @@ async def bramble(master: MasterHandle, *args: str) -> Result:
     return Result(proc.returncode or 0, out.decode(), err.decode())
 
 
-def ready_pods(client: Client, count: int) -> Callable[[], Awaitable[bool]]:
+def ready_pods(api: Client, count: int) -> Callable[[], Awaitable[bool]]:
     """A check: exactly `count` web pods not being deleted, all Ready."""
     async def check() -> bool:
-        pods = (await client.request("GET", PODS, params={"labelSelector": "app=web"}))["items"]
+        pods = (await api.request("GET", PODS, params={"labelSelector": "app=web"}))["items"]
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         return len(live) == count and all(
             any(c["type"] == "Ready" and c["status"] == "True"
@@ -69,8 +60,8 @@ def ready_pods(client: Client, count: int) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def test_kubectl_apply_get_describe_scale_delete(client: Client, kubectl: Kubectl,
-                                                       master: MasterHandle) -> None:
+async def test_kubectl_apply_get_describe_scale_delete(
+        client: Client, kubectl: Kubectl, master: MasterHandle) -> None:  # noqa: F811
     async with sim_kubelet(client, ready_delay=0.05):
         applied = await kubectl("apply", "-f", "-", stdin=MANIFEST)
         assert applied.out.strip() == "replicationcontroller/web created"

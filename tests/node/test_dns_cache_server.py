@@ -24,6 +24,7 @@ from tests.node.test_dns_server import (
     addresses,
     eventually,
     running,
+    serving,
     tcp,
     udp,
 )
@@ -100,13 +101,8 @@ class GatedUpstream:
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[SoaUpstream]:
-    fake = SoaUpstream()
-    fake.addresses = {"example.org": ["192.0.2.10"],
-                      "big.example": [f"192.0.2.{i + 1}" for i in range(60)]}
-    fake.behaviour = {"big.example": "truncate", "broken.example": "servfail"}
-    await fake.start()
-    yield fake
-    await fake.close()
+    async with serving(SoaUpstream()) as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import dns.asyncquery
 import dns.flags
@@ -146,9 +147,13 @@ class FakeUpstream:
         return f"{LOOPBACK}:{self.port}"
 
 
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = FakeUpstream()
+UpstreamT = TypeVar("UpstreamT", bound=FakeUpstream)
+
+
+@contextlib.asynccontextmanager
+async def serving(fake: UpstreamT) -> AsyncIterator[UpstreamT]:
+    """`fake` started with the names the tests ask: example.org (one address),
+    big.example (60: truncated over UDP), silent.example and broken.example."""
     fake.addresses = {"example.org": ["192.0.2.10"],
                       "big.example": [f"192.0.2.{i + 1}" for i in range(60)]}
     fake.behaviour = {"big.example": "truncate", "silent.example": "silent",
@@ -156,6 +161,12 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
     await fake.start()
     yield fake
     await fake.close()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with serving(FakeUpstream()) as fake:
+        yield fake
 
 
 @contextlib.asynccontextmanager

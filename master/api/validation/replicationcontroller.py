@@ -18,10 +18,8 @@ from bramble.kube import names
 from bramble.kube.errors import invalid, required
 from bramble.kube.selectors import label_selector_from_set
 from bramble.master.api.validation.apps import (
-    conditions,
-    counters,
-    not_above,
     template_labels,
+    validate_replica_set_status,
     validate_workload_template,
 )
 from bramble.master.api.validation.meta import (
@@ -65,14 +63,6 @@ def validate_replication_controller_update(new: Obj, old: Obj) -> Errs:
     return validate_object_meta_update(new, old) + validate_replication_controller(new)
 
 
-def validate_replication_controller_status(new: Obj, old: Obj) -> Errs:
-    errs = validate_object_meta_update(new, old)
-    status = get_map(new, "status", "", errs)
-    values = counters(status, ("replicas", "fullyLabeledReplicas", "readyReplicas",
-                               "availableReplicas", "observedGeneration"), errs)
-    for field_ in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
-        not_above(values, field_, "replicas", errs)
-    not_above(values, "availableReplicas", "readyReplicas", errs,
-              "cannot be greater than readyReplicas")
-    conditions(status, errs)
-    return errs
+# The same counters under the same rules as a ReplicaSet's status
+# (ValidateReplicationControllerStatus is ValidateReplicaSetStatus over core types).
+validate_replication_controller_status = validate_replica_set_status
