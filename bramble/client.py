@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -372,3 +373,39 @@ def _watch_event(line: bytes) -> tuple[str, Any] | None:
         raise status_error((obj or {}).get("code") or 500, obj)
     return type_, obj
 
+
+log = logging.getLogger(__name__)
+
+
+def _log_watch_error(path: str, err: Exception, retry_in: float) -> None:
+    log.warning("watch interrupted; listing again",
+                extra={"path": path, "error": str(err), "retry_in": retry_in})
+
+
+async def list_and_watch(client: Client, path: str, params: Mapping[str, str],
+                         list_: Callable[[], Awaitable[str]],
+                         on_event: Callable[[str, Any], None], *, retry_max: float = 10.0,
+                         on_error: Callable[[str, Exception, float], None] = _log_watch_error,
+                         ) -> None:
+    """List (`list_` returns the list's resourceVersion), then hand every watch event but
+    bookmarks to `on_event(type, object)`; on "410 Expired" list again at once, on a
+    dropped stream or an unreachable master after a capped back-off (`on_error(path,
+    error, retry_in)` is told; a log line by default). Runs until cancelled. The agent's
+    informers and `bramble logs -l -f` both follow their collections this way."""
+    delay = 0.5
+    while True:
+        try:
+            rv = await list_()
+            delay = 0.5
+            stream = client.watch(path, {**params, "resourceVersion": rv,
+                                         "allowWatchBookmarks": "true"})
+            async with contextlib.aclosing(stream):
+                async for kind, obj in stream:
+                    if kind != "BOOKMARK":
+                        on_event(kind, obj)
+        except errors.Expired:
+            continue
+        except (ClientError, errors.StatusError, OSError) as err:
+            on_error(path, err, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, retry_max)

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-from bramble.client import Client, ClientError
-from bramble.kube.errors import Expired, StatusError
+from bramble.client import Client, list_and_watch
 
 log = logging.getLogger(__name__)
 
@@ -77,28 +76,3 @@ class Informer:
     async def run(self) -> None:
         await list_and_watch(self.client, self.path, self.params, self._list, self._event,
                              retry_max=self._retry_max)
-
-
-async def list_and_watch(client: Client, path: str, params: dict[str, str],
-                         list_: Callable[[], Awaitable[str]],
-                         on_event: Callable[[str, Obj], None], *,
-                         retry_max: float = 10.0) -> None:
-    """List (`list_` returns the list's resourceVersion), then hand every watch event but
-    bookmarks to `on_event(type, object)`; on "410 Expired" list again at once, on a
-    dropped stream or an unreachable master after a capped back-off. Runs until cancelled."""
-    delay = 0.5
-    while True:
-        try:
-            rv = await list_()
-            delay = 0.5
-            watch_params = {**params, "resourceVersion": rv, "allowWatchBookmarks": "true"}
-            async for kind, obj in client.watch(path, watch_params):
-                if kind != "BOOKMARK":
-                    on_event(kind, obj)
-        except Expired:
-            continue
-        except (ClientError, StatusError, OSError) as err:
-            log.warning("watch interrupted; listing again",
-                        extra={"path": path, "error": str(err), "retry_in": delay})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, retry_max)

@@ -12,9 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from bramble.client import Client
-
-from .informer import list_and_watch
+from bramble.client import Client, list_and_watch
 
 Pod = dict[str, Any]
 OnChange = Callable[[str, Pod | None], None]

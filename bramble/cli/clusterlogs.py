@@ -43,8 +43,8 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from bramble.cli.commands import Env, UsageError, server_error
-from bramble.client import ClientError, resource_path
-from bramble.kube.errors import Expired, NotFound, StatusError
+from bramble.client import ClientError, list_and_watch, resource_path
+from bramble.kube.errors import NotFound, StatusError
 
 Obj = dict[str, Any]
 
@@ -480,34 +480,30 @@ class Follower:
     # -- the pods ---------------------------------------------------------------------------
 
     async def _watch(self, rv: str) -> None:
-        """Follow the pods for good: watch from `rv`; list again when the watch ends or
-        its history ran out, or the master is away for a while."""
+        """Follow the pods for good: watch from `rv` (run()'s listing); list again when
+        the watch ends or its history ran out, or the master is away for a while."""
         path = _pod_path(self.env.namespace)
-        delay = RETRY_FIRST
-        while True:
-            try:
-                if not rv:
-                    listing = await self.env.api.request("GET", path, params=self.query)
-                    self._sync(listing.get("items") or [], first=False)
-                    rv = listing["metadata"]["resourceVersion"]
-                stream = self.env.api.watch(path, {**self.query, "resourceVersion": rv,
-                                                   "allowWatchBookmarks": "true"})
-                async with contextlib.aclosing(stream):
-                    async for kind, obj in stream:
-                        delay = RETRY_FIRST
-                        rv = _meta(obj).get("resourceVersion") or rv
-                        if kind == "DELETED":
-                            self._gone(_meta(obj).get("uid", ""))
-                        elif kind in ("ADDED", "MODIFIED"):
-                            self._seen(obj, first=False)
-                rv = ""  # the server ended the watch (a restart): list again
-            except Expired:
-                rv = ""
-            except (ClientError, StatusError) as err:
-                self._warn(("", ""), f"error: watching pods: {err}")
-                rv = ""
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+        listed = rv
+
+        async def relist() -> str:
+            nonlocal listed
+            if listed:
+                first_rv, listed = listed, ""
+                return first_rv
+            listing = await self.env.api.request("GET", path, params=self.query)
+            self._sync(listing.get("items") or [], first=False)
+            return listing["metadata"]["resourceVersion"]
+
+        def on_event(kind: str, obj: Obj) -> None:
+            if kind == "DELETED":
+                self._gone(_meta(obj).get("uid", ""))
+            elif kind in ("ADDED", "MODIFIED"):
+                self._seen(obj, first=False)
+
+        await list_and_watch(
+            self.env.api, path, self.query, relist, on_event, retry_max=RETRY_MAX,
+            on_error=lambda _path, err, _delay: self._warn(("", ""),
+                                                           f"error: watching pods: {err}"))
 
     def _sync(self, items: list[Obj], *, first: bool) -> None:
         """A full listing: pods no longer there are gone, the others seen."""
