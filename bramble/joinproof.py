@@ -42,7 +42,7 @@ VERSION = b"bramble-join-v1"
 MASTER = "master"
 NODE = "node"
 NONCE_BYTES = 32
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def new_nonce() -> str:
@@ -56,7 +56,7 @@ def new_secret() -> str:
 
 def is_hex64(value: object) -> bool:
     """A 32-byte value as 64 lowercase hex digits (nonces, keys, fingerprints)."""
-    return isinstance(value, str) and _HEX64.match(value) is not None
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 def normalize_sha256(text: str) -> str:

@@ -44,6 +44,7 @@ def test_nonces_and_keys() -> None:
     secret = joinproof.new_secret()
     assert joinproof.is_hex64(joinproof.key_of(secret))
     assert not joinproof.is_hex64("A" * 64)  # lower case only
+    assert not joinproof.is_hex64("a" * 64 + "\n")  # the whole string, no trailing newline
     assert not joinproof.is_hex64(None)
 
 
