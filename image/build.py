@@ -85,15 +85,13 @@ def _build(req: Request, out: Path, tmp: Path, collect: WheelSource | None) -> l
     wheels_dir = tmp / "wheels"
     wheels_dir.mkdir()
     if req.wheels is not None:
-        wheels = sorted(req.wheels.glob("*.whl"))
-        for w in wheels:
+        for w in req.wheels.glob("*.whl"):
             shutil.copy2(w, wheels_dir / w.name)
     else:
         if collect is None:
             from bramble.image.wheels import collect as collect_default
             collect = collect_default
-        version = python_version(ext4) or DEFAULT_PYTHON
-        wheels = collect(wheels_dir, version)
+        collect(wheels_dir, python_version(ext4) or DEFAULT_PYTHON)
     wheels = sorted(wheels_dir.glob("*.whl"))
     if not any(w.name.startswith("bramble-") for w in wheels):
         raise ImageError("no bramble-*.whl among the wheels to carry")
@@ -141,9 +139,7 @@ def _write_root(ext4: disk.Ext4, tmp: Path, items: list[overlay.Item]) -> list[I
         # mkdir of an existing directory only complains (filtered in disk.Ext4); the
         # ones this build creates get root's owner and mode 0755.
         cmds.append(f"mkdir {d}")
-    existing = {d: ext4.listdir(d) is not None for d in dirs}
-    for d in dirs:
-        if not existing[d]:
+        if ext4.listdir(d) is None:
             cmds += [f"sif {d} uid 0", f"sif {d} gid 0", f"sif {d} mode 040755"]
             injected.append(Injected(d, 0o755, "dir"))
     files = tmp / "root"

@@ -7,7 +7,6 @@ exit code. Errors a person can fix raise ImageError/SettingsError (one line, no 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from bramble.image.settings import ROLES
@@ -67,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
         # Printed once: it is also in the image's bramble.toml, but the nodes' images
         # need it and nobody should have to dig it out of a FAT partition.
         print(f"join token: {token}\nbuild the other cards of this cluster with "
-              f"--token {token}", file=sys.stdout)
+              f"--token {token}")
     return 0

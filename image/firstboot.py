@@ -143,15 +143,23 @@ def memory_cgroup(root: Path, boot: Path) -> bool:
     if not cmdline.is_file():
         say("warning: no cmdline.txt; enable the memory cgroup in the boot loader yourself")
         return False
-    tokens = cmdline.read_text().split()
-    if all(t in tokens for t in MEMORY_CGROUP):
+    edited = with_memory_cgroup(cmdline.read_text())
+    if edited is None:
         say("warning: the memory cgroup is asked for in cmdline.txt but the kernel has none")
         return False
-    # One line, all other tokens (root=, init=, PARTUUIDs) kept as they are.
-    tokens += [t for t in MEMORY_CGROUP if t not in tokens]
-    _atomic(cmdline, " ".join(tokens) + "\n")
+    _atomic(cmdline, edited)
     say("enabled the memory cgroup in cmdline.txt: one more reboot")
     return True
+
+
+def with_memory_cgroup(cmdline: str) -> str | None:
+    """cmdline.txt with the memory cgroup enabled, or None when it already is. One line;
+    every other token (root=, init=, PARTUUIDs) kept as it is. The image build makes the
+    same edit (image/overlay.py imports this)."""
+    tokens = cmdline.split()
+    if all(t in tokens for t in MEMORY_CGROUP):
+        return None
+    return " ".join([*tokens, *(t for t in MEMORY_CGROUP if t not in tokens)]) + "\n"
 
 
 def serial_number(root: Path) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from bramble.image.firstboot import with_memory_cgroup
 from bramble.image.settings import Settings, render
 
 UNIT_DIR = "/etc/systemd/system"
@@ -28,7 +29,6 @@ UNITS = (FIRSTBOOT_UNIT, "bramble-master.service", "bramble-node.service",
          "bramble-up.service")
 FIRSTBOOT = "/usr/lib/bramble/firstboot"
 WHEELS = "/usr/lib/bramble/wheels"
-MEMORY_CGROUP = ("cgroup_enable=memory", "cgroup_memory=1")
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,6 @@ def parents(path: str) -> list[str]:
     """The directories above `path`, outermost first: /a/b/c -> /a, /a/b."""
     parts = path.strip("/").split("/")[:-1]
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def with_memory_cgroup(cmdline: str) -> str | None:
-    """cmdline.txt with the memory cgroup enabled, or None when it already is. One line;
-    every other token (root=, init=, PARTUUIDs) kept as it is."""
-    tokens = cmdline.split()
-    if all(t in tokens for t in MEMORY_CGROUP):
-        return None
-    return " ".join([*tokens, *(t for t in MEMORY_CGROUP if t not in tokens)]) + "\n"
 
 
 def boot_files(s: Settings, cmdline: bytes | None) -> dict[str, bytes]:

@@ -35,6 +35,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bramble.image import overlay
+
 SUITE = "bookworm"
 MIRROR = os.environ.get("BRAMBLE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What a bramble Pi needs from its OS, as Raspberry Pi OS Lite has it: systemd as init,
@@ -223,18 +225,12 @@ WantedBy=multi-user.target
 
 
 def install_report(root: Path) -> None:
-    """The test-only report unit, enabled (it goes into the scratch layer only)."""
-    script = root / REPORT_SCRIPT.lstrip("/")
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(_REPORT)
-    script.chmod(0o755)
-    unit = root / "etc/systemd/system" / REPORT_UNIT
-    unit.write_text(_UNIT)
-    wants = root / "etc/systemd/system/multi-user.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    link = wants / REPORT_UNIT
-    if not link.is_symlink():
-        link.symlink_to(f"/etc/systemd/system/{REPORT_UNIT}")
+    """The test-only report unit, enabled (it goes into the scratch layer only), written
+    as the card's own units are."""
+    unit = f"{overlay.UNIT_DIR}/{REPORT_UNIT}"
+    overlay.write_tree(root, [overlay.Item(REPORT_SCRIPT, 0o755, _REPORT.encode()),
+                              overlay.Item(unit, 0o644, _UNIT.encode()),
+                              overlay.Item(f"{overlay.WANTS}/{REPORT_UNIT}", 0o777, link=unit)])
 
 
 def nspawn_problem() -> str | None:

@@ -223,7 +223,12 @@ def test_grows_the_root_when_the_payload_does_not_fit(base: Path, wheels: Path,
     assert debugfs(alone, 0, "cat /etc/hostname") == "raspberrypi\n"
 
 
-def _assert_no_output(out: Path) -> None:
+def assert_build_fails(base: Path, wheels: Path, tmp_path: Path, error: type[Exception],
+                       match: str, s: Settings | None = None, **kw: int) -> None:
+    """The build raises `error` and leaves neither the output nor a partial file behind."""
+    out = tmp_path / "out.img"
+    with pytest.raises(error, match=match):
+        image_build.build(image_build.Request(base, out, s or settings(), wheels=wheels, **kw))
     assert not out.exists()
     assert not list(out.parent.glob(out.name + "*"))
 
@@ -235,27 +240,17 @@ def test_not_an_image(case: str, base: Path, wheels: Path, tmp_path: Path) -> No
         bad.write_bytes(b"this is a holiday photo, not a disk" * 1000)
     else:
         bad.write_bytes(base.read_bytes()[: 20 * MiB])
-    out = tmp_path / "out.img"
-    with pytest.raises(ImageError, match="not a disk image|truncated"):
-        image_build.build(image_build.Request(bad, out, settings(), wheels=wheels))
-    _assert_no_output(out)
+    assert_build_fails(bad, wheels, tmp_path, ImageError, "not a disk image|truncated")
 
 
 def test_no_fat_partition(wheels: Path, tmp_path: Path) -> None:
     bad = make_base(tmp_path / "nofat", with_fat=False)
-    out = tmp_path / "out.img"
-    with pytest.raises(ImageError, match="no FAT boot partition"):
-        image_build.build(image_build.Request(bad, out, settings(), wheels=wheels))
-    _assert_no_output(out)
+    assert_build_fails(bad, wheels, tmp_path, ImageError, "no FAT boot partition")
 
 
 def test_full_boot_partition(wheels: Path, tmp_path: Path) -> None:
     full = make_base(tmp_path / "full", fill_boot=True)
-    out = tmp_path / "out.img"
-    with pytest.raises(ImageError, match="full"):
-        image_build.build(image_build.Request(full, out, settings(), wheels=wheels,
-                                              headroom=MiB))
-    _assert_no_output(out)
+    assert_build_fails(full, wheels, tmp_path, ImageError, "full", headroom=MiB)
 
 
 @pytest.mark.parametrize(("kw", "message"), [
@@ -268,19 +263,13 @@ def test_full_boot_partition(wheels: Path, tmp_path: Path) -> None:
 ])
 def test_bad_settings(kw: dict[str, str], message: str, base: Path, wheels: Path,
                       tmp_path: Path) -> None:
-    out = tmp_path / "out.img"
-    with pytest.raises(SettingsError, match=message):
-        image_build.build(image_build.Request(base, out, settings(**kw), wheels=wheels))
-    _assert_no_output(out)
+    assert_build_fails(base, wheels, tmp_path, SettingsError, message, settings(**kw))
 
 
 def test_no_bramble_wheel(base: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    out = tmp_path / "out.img"
-    with pytest.raises(ImageError, match="bramble-"):
-        image_build.build(image_build.Request(base, out, settings(), wheels=empty))
-    _assert_no_output(out)
+    assert_build_fails(base, empty, tmp_path, ImageError, "bramble-")
 
 
 @pytest.mark.slow
