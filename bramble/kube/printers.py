@@ -707,11 +707,10 @@ def _hpa_metric(spec: Obj, status: Obj | None) -> str:
         field = "resource" if kind == "Resource" else "containerResource"
         src = spec.get(field) or {}
         target = src.get("target") or {}
-        current = (status.get(field) or {}).get("current") if status.get(field) else None
+        current = (status.get(field) or {}).get("current")
         name = src.get("name", "")
         if target.get("averageValue") is not None:
-            now = (current or {}).get("averageValue", _UNKNOWN) if current is not None \
-                else _UNKNOWN
+            now = (current or {}).get("averageValue", _UNKNOWN)
             return f"{name}: {now}/{target['averageValue']}"
         now = _UNKNOWN
         if current is not None and current.get("averageUtilization") is not None:

@@ -76,11 +76,13 @@ def build(api: ObjectAPI, settings: ControllerSettings, *,
     reads the node agents' latest usage reports (nodeapi.UsageCache.reports)."""
     # Imported here: the controllers import .base, so a module-level import would loop.
     from ..scheduler.loop import Scheduler
+    from .autoscale import Tunables
     from .daemonset import DaemonSetController
     from .deployment import DeploymentController
     from .endpoints import EndpointsController
     from .eventttl import EventTTLController
     from .gc import GarbageCollector
+    from .hpa import HorizontalPodAutoscalerController
     from .job import Backoff, JobController
     from .nodeipam import NodeIPAMController
     from .nodelifecycle import NodeLifecycleController
@@ -108,20 +110,11 @@ def build(api: ObjectAPI, settings: ControllerSettings, *,
         NodeIPAMController(api, cluster_cidr=settings.cluster_cidr,
                            node_mask=settings.node_cidr_mask_size),
         EventTTLController(api, ttl=settings.event_ttl),
-        *_autoscaling(api, settings, usage),
+        HorizontalPodAutoscalerController(
+            api, usage or (lambda: ()), Tunables(
+                tolerance=settings.hpa_tolerance,
+                cpu_initialization_period=settings.hpa_cpu_initialization_period,
+                initial_readiness_delay=settings.hpa_initial_readiness_delay,
+                downscale_stabilization=settings.hpa_downscale_stabilization),
+            sync_period=settings.hpa_sync_period),
     ]
-
-
-# HorizontalPodAutoscaler (issue 8)
-def _autoscaling(api: ObjectAPI, settings: ControllerSettings,
-                 usage: Callable[[], Sequence[Report]] | None) -> list[Controller]:
-    from .autoscale import Tunables
-    from .hpa import HorizontalPodAutoscalerController
-
-    return [HorizontalPodAutoscalerController(
-        api, usage or (lambda: ()), Tunables(
-            tolerance=settings.hpa_tolerance,
-            cpu_initialization_period=settings.hpa_cpu_initialization_period,
-            initial_readiness_delay=settings.hpa_initial_readiness_delay,
-            downscale_stabilization=settings.hpa_downscale_stabilization),
-        sync_period=settings.hpa_sync_period)]

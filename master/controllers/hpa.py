@@ -92,8 +92,12 @@ class PodIndex:
 
     def reset(self, entries: Iterable[Entry]) -> None:
         self._by_label = {}
+        listed: set[tuple[str, str]] = set()
         for entry in entries:
             self._add(entry.namespace, entry.name, entry.labels)
+            listed.add((entry.namespace, entry.name))
+        # Views of pods deleted while the watch was behind would otherwise stay forever.
+        self._views = {k: v for k, v in self._views.items() if k in listed}
 
     def _add(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         index = self._by_label.setdefault(namespace, {})
