@@ -130,10 +130,11 @@ def authenticate(table: dict[str, Identity], presented: str) -> Identity | None:
     return table.get(token_digest(presented))
 
 
-def issue_token(data_dir: Path, identity: Identity) -> str:
-    """Make a new token for `identity`, replacing any token that user had."""
+def issue_token(data_dir: Path, identity: Identity, token: str | None = None) -> str:
+    """Make a new token (or register `token`) for `identity`, replacing any token that
+    user had."""
     table = load_token_table(data_dir)
-    token = _new_token()
+    token = token or _new_token()
     table = {d: i for d, i in table.items() if i.user != identity.user}
     table[token_digest(token)] = identity
     _write_token_table(Path(data_dir), table)
@@ -155,15 +156,9 @@ def rotate_join_token(data_dir: Path, token: str | None = None) -> str:
     the master ever ran); returns it. Nodes that joined keep their own credentials; only
     new joins need the new token."""
     data_dir = Path(data_dir)
-    identity = Identity(JOIN_USER, JOIN_GROUPS)
-    if token is None:
-        token = issue_token(data_dir, identity)
-    else:
-        if len(token) != 64 or token.strip("0123456789abcdef"):
-            raise PKIError("a join token is 64 hex digits")
-        table = {d: i for d, i in load_token_table(data_dir).items() if i.user != JOIN_USER}
-        table[token_digest(token)] = identity
-        _write_token_table(data_dir, table)
+    if token is not None and (len(token) != 64 or token.strip("0123456789abcdef")):
+        raise PKIError("a join token is 64 hex digits")
+    token = issue_token(data_dir, Identity(JOIN_USER, JOIN_GROUPS), token)
     kubeconfig.atomic_write(data_dir / _JOIN_TOKEN, (token + "\n").encode())
     return token
 

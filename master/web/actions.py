@@ -45,6 +45,7 @@ from bramble.kube.names import is_dns1123_label, is_dns1123_subdomain
 from ..api import auth
 from ..api.encoding import MERGE_PATCH
 from ..api.rest import ObjectAPI, Target, WriteOptions
+from ..controllers.replicaset import controller_of
 from .view import MIRROR_ANNOTATION
 
 log = logging.getLogger(__name__)
@@ -250,5 +251,4 @@ def drainable(pod: Obj) -> bool:
         return False
     if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
         return False
-    return not any(ref.get("controller") and ref.get("kind") == "DaemonSet"
-                   for ref in meta.get("ownerReferences") or [])
+    return (controller_of(pod) or {}).get("kind") != "DaemonSet"

@@ -35,12 +35,12 @@ log = logging.getLogger(__name__)
 
 COALESCE = 0.5
 REFRESH = 10.0
-WATCHED = ("nodes", "pods", "services", "events", "deployments.apps", "daemonsets.apps",
-           "replicasets.apps", "replicationcontrollers", "jobs.batch")
+# The watched resources, and the Snapshot field each one's objects go to.
 _LISTS = {"nodes": "nodes", "pods": "pods", "services": "services", "events": "events",
           "deployments.apps": "deployments", "daemonsets.apps": "daemonsets",
           "replicasets.apps": "replicasets", "replicationcontrollers": "replicationcontrollers",
           "jobs.batch": "jobs"}
+WATCHED = tuple(_LISTS)
 
 
 def parse_usage(usage: dict[str, str]) -> view.Usage | None:
@@ -137,8 +137,7 @@ class LiveView:
             try:
                 while watcher.closed_reason is None:
                     if await watcher.next_batch(None):
-                        self._encoded = None
-                        self._dirty.set()
+                        self.invalidate()
             finally:
                 watcher.close()
             # The hub ended the watch (the master is stopping, or we fell behind): the

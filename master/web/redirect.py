@@ -24,6 +24,8 @@ import ssl
 
 from aiohttp import web
 
+from bramble.mdns import url_host
+
 log = logging.getLogger(__name__)
 
 FALLBACK_HOST = "bramble.local"
@@ -58,7 +60,7 @@ def location(host_header: str, path_qs: str, https_port: int) -> str:
     host = _host_of(host_header) or FALLBACK_HOST
     if not path_qs.startswith("/") or path_qs.startswith("//"):
         path_qs = "/"  # never a scheme-relative URL: the redirect stays on this host
-    netloc = f"[{host}]" if ":" in host else host
+    netloc = url_host(host)
     if https_port != 443:
         netloc += f":{https_port}"
     return f"https://{netloc}{path_qs}"

@@ -37,11 +37,12 @@ from bramble.kube.errors import (
     required,
 )
 from bramble.kube.names import is_dns1123_label, is_dns1123_subdomain
+from bramble.mdns import url_host
 
 from ..api import auth, joinapi, proxy
 from ..api.encoding import read_json
 from ..api.nodeapi import UsageCache
-from ..api.rest import ObjectAPI, Target
+from ..api.rest import ObjectAPI, Target, rfc3339
 from . import WebSettings, session
 from .actions import Actions, Approver
 from .live import LiveView
@@ -68,10 +69,6 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-
-
-class TooManyRequests(joinapi.TooManyRequests):
-    pass
 
 
 @dataclass(frozen=True)
@@ -149,8 +146,7 @@ def _link_host(host: str, addresses: tuple[str, ...]) -> str:
         loopback = bare == "localhost"
     if not loopback or not addresses:
         return host
-    lan = addresses[0]
-    lan = f"[{lan}]" if ":" in lan else lan
+    lan = url_host(addresses[0])
     return f"{lan}:{port}" if port else lan
 
 
@@ -219,8 +215,8 @@ class WebRoutes:
         client = request.remote or ""
         wait = self.limiter.retry_after(client)
         if wait:
-            raise TooManyRequests("too many failed logins: try again in a minute",
-                                  retry_after=wait)
+            raise joinapi.TooManyRequests("too many failed logins: try again in a minute",
+                                          retry_after=wait)
         if not session.origin_allowed(request.headers.get("Origin"), request.host):
             raise Forbidden("the request came from another site (Origin does not match)")
         body = await read_json(request, MAX_BODY, "the login body is too large")
@@ -275,7 +271,7 @@ class WebRoutes:
         expires = datetime.now(UTC) + timedelta(seconds=self.links.ttl)
         host = _link_host(request.host, self.settings.addresses)
         return _json({"url": f"https://{host}/web/v1/login/{code}",
-                      "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}, status=201)
+                      "expiresAt": rfc3339(expires)}, status=201)
 
     # -- the view ------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ from bramble.kube.printers import (
 )
 from bramble.kube.quantity import parse_quantity
 
+from ..api.rest import rfc3339
+from ..controllers.replicaset import controller_of
+
 Obj = dict[str, Any]
 
 MAX_PODS = 200
@@ -86,10 +89,6 @@ def _meta(obj: Obj) -> Obj:
 
 def _int(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _rfc3339(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _percent(used: int, total: int) -> int:
@@ -246,7 +245,7 @@ def _workloads(snap: Snapshot) -> list[Obj]:
 def replicated(snap: Snapshot) -> list[tuple[str, Obj]]:
     """ReplicaSets no Deployment controls, and ReplicationControllers: workloads of their
     own, shown and counted like Deployments."""
-    own = [("ReplicaSet", rs) for rs in snap.replicasets if _controller(rs) is None]
+    own = [("ReplicaSet", rs) for rs in snap.replicasets if controller_of(rs) is None]
     return own + [("ReplicationController", rc) for rc in snap.replicationcontrollers]
 
 
@@ -299,13 +298,6 @@ def _pod(pod: Obj, now: datetime) -> Obj:
                            for c in spec.get(key) or []]}
 
 
-def _controller(obj: Obj) -> Obj | None:
-    for ref in _meta(obj).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref
-    return None
-
-
 def pods_desired(snap: Snapshot) -> int:
     """Pods that should be running: what the Deployments, DaemonSets and other replicated
     workloads ask for, plus
@@ -315,7 +307,7 @@ def pods_desired(snap: Snapshot) -> int:
     desired += sum(_int((d.get("status") or {}).get("desiredNumberScheduled"))
                    for d in snap.daemonsets)
     for pod in snap.pods:
-        owner = _controller(pod)
+        owner = controller_of(pod)
         if _active(pod) and not _meta(pod).get("deletionTimestamp") and (
                 owner is None or owner.get("kind") == "Job"):
             desired += 1
@@ -419,7 +411,7 @@ def build(snap: Snapshot) -> Obj:
                 "address": p.get("peer", ""), "requestedAt": p.get("requested", "")}
                for p in snap.pending]
     return {
-        "generatedAt": _rfc3339(snap.now),
+        "generatedAt": rfc3339(snap.now),
         "cluster": snap.cluster,
         "health": health(nodes, pods_running(snap.pods), pods_desired(snap), warnings,
                          len(pending)),

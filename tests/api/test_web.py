@@ -108,6 +108,15 @@ def pod(name: str, node: str = "", **meta: Any) -> dict[str, Any]:
             "spec": spec}
 
 
+async def going(admin: Client, name: str) -> bool:
+    """Whether the pod `name` in default is deleted or on its way out."""
+    try:
+        got = await admin.request("GET", f"/api/v1/namespaces/default/pods/{name}")
+    except NotFound:
+        return True
+    return bool(got["metadata"].get("deletionTimestamp"))
+
+
 def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
     labels = {"app": name}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
@@ -283,14 +292,7 @@ async def test_cordon_uncordon_and_drain(master: MasterHandle, admin: Client) ->
         node = await admin.request("GET", "/api/v1/nodes/pi1")
         assert node["spec"]["unschedulable"] is True
 
-        async def bare_going() -> bool:
-            try:
-                got = await admin.request("GET", "/api/v1/namespaces/default/pods/bare")
-            except NotFound:
-                return True
-            return bool(got["metadata"].get("deletionTimestamp"))
-
-        assert await bare_going()
+        assert await going(admin, "bare")
         for kept in ("static", "elsewhere"):
             got = await admin.request("GET", f"/api/v1/namespaces/default/pods/{kept}")
             assert not got["metadata"].get("deletionTimestamp")
@@ -332,15 +334,7 @@ async def test_scale_restart_and_delete_pod(master: MasterHandle, admin: Client)
 
         code, body = await b.act("delete-pod", {"namespace": "default", "name": "web-1"})
         assert (code, body["message"]) == (200, 'pod "web-1" deleted')
-
-        async def gone() -> bool:
-            try:
-                got = await admin.request("GET", "/api/v1/namespaces/default/pods/web-1")
-            except NotFound:
-                return True
-            return bool(got["metadata"].get("deletionTimestamp"))
-
-        assert await gone()
+        assert await going(admin, "web-1")
 
 
 async def test_a_failed_action_answers_the_apis_status_and_changes_nothing(

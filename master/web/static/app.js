@@ -189,8 +189,7 @@ async function login(ev) {
     $("login").hidden = true;
     await start();
   } catch (err) {
-    error.textContent = err.status === 401 ? `Login failed: ${err.message}`
-      : err.status === 429 ? `Too many attempts: ${err.message}` : `Login failed: ${err.message}`;
+    error.textContent = `${err.status === 429 ? "Too many attempts" : "Login failed"}: ${err.message}`;
     error.hidden = false;
     $("token").focus();
   } finally {
