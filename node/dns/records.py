@@ -123,6 +123,18 @@ def _port(value: Any) -> int | None:
     return None
 
 
+def _srv_ports(ports: Any, base: str) -> list[tuple[str, int]]:
+    """(SRV owner `_<name>._<proto>.<base>`, number) for each named port of a known
+    protocol; unnamed or invalid ports have no SRV record."""
+    out = []
+    for port in _dicts(ports):
+        port_name, number = _label(port.get("name")), _port(port.get("port"))
+        protocol = port.get("protocol") or "TCP"
+        if port_name and number and protocol in PROTOCOLS:
+            out.append((f"_{port_name}._{protocol.lower()}.{base}", number))
+    return out
+
+
 def dashed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """An address as one DNS label: 10.42.0.5 -> 10-42-0-5, fd00::5 -> fd00--5."""
     return str(ip).replace(".", "-").replace(":", "-")
@@ -194,21 +206,12 @@ class _Builder:
             ip = ipaddress.ip_address(raw)
             self.add(_address_record(base, ip))
             self.ptr(ip, base)
-        for port in _dicts(spec.get("ports")):
-            port_name, number = _label(port.get("name")), _port(port.get("port"))
-            protocol = port.get("protocol") or "TCP"
-            if port_name and number and protocol in PROTOCOLS:
-                self.add(Record(f"_{port_name}._{protocol.lower()}.{base}", SRV, TTL,
-                                Srv(SRV_PRIORITY, SRV_WEIGHT, number, base)))
+        for owner, number in _srv_ports(spec.get("ports"), base):
+            self.add(Record(owner, SRV, TTL, Srv(SRV_PRIORITY, SRV_WEIGHT, number, base)))
 
     def _headless(self, base: str, endpoints: Obj | None) -> None:
         for subset in _dicts((endpoints or {}).get("subsets")):
-            ports = []
-            for port in _dicts(subset.get("ports")):
-                port_name, number = _label(port.get("name")), _port(port.get("port"))
-                protocol = port.get("protocol") or "TCP"
-                if port_name and number and protocol in PROTOCOLS:
-                    ports.append((f"_{port_name}._{protocol.lower()}.{base}", number))
+            ports = _srv_ports(subset.get("ports"), base)
             for address in _dicts(subset.get("addresses")):
                 ip = _ip(address.get("ip"))
                 if ip is None:

@@ -150,17 +150,13 @@ def _bind_all(ips: list[str], port: int) -> list[tuple[str, socket.socket, socke
                     udp.close()
                     raise
                 bound.append((ip, udp, tcp))
-        except OSError as err:
+        except BaseException as err:
             for _, udp, tcp in bound:
                 udp.close()
                 tcp.close()
-            if err.errno == errno.EADDRINUSE and attempt + 1 < attempts:
+            in_use = isinstance(err, OSError) and err.errno == errno.EADDRINUSE
+            if in_use and attempt + 1 < attempts:
                 continue
-            raise
-        except BaseException:
-            for _, udp, tcp in bound:
-                udp.close()
-                tcp.close()
             raise
         return bound
     raise AssertionError("unreachable")
